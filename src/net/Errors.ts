@@ -1,0 +1,345 @@
+/**
+ * Typed connection conditions.
+ *
+ * Every way a network operation can end other than success is one tagged
+ * class, so callers match on the condition (`Effect.catchTag("ConnectionRefused", …)`)
+ * and never on message strings. Each carries the `host`/`port` it concerns and,
+ * where Node reported one, the `errno`/`code`/`syscall`. `fromNodeError`
+ * classifies a Node `Error` into one of them.
+ *
+ * End of stream (`ConnectionClosed`) is an expected condition: it is built
+ * without capturing a stack trace, so the normal close path stays cheap.
+ *
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+
+// =============================================================================
+// Shared fields
+// =============================================================================
+
+const where = {
+  /** The remote (or bound) host the condition concerns. */
+  host: Schema.optional(Schema.String),
+  /** The remote (or bound) port the condition concerns. */
+  port: Schema.optional(Schema.Number),
+  /** Node's error code, e.g. `ECONNREFUSED`. */
+  code: Schema.optional(Schema.String),
+  /** Node's numeric errno. */
+  errno: Schema.optional(Schema.Number),
+  /** The system call that failed, e.g. `connect`. */
+  syscall: Schema.optional(Schema.String),
+  /** The original exception, when there was one. */
+  cause: Schema.optional(Schema.Defect())
+}
+
+/**
+ * Where a network condition happened: host, port and Node's error details.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Where {
+  readonly host?: string | undefined
+  readonly port?: number | undefined
+  readonly code?: string | undefined
+  readonly errno?: number | undefined
+  readonly syscall?: string | undefined
+  readonly cause?: unknown
+}
+
+const at = (self: Where): string =>
+  self.host === undefined ? "" : ` (${self.host}${self.port === undefined ? "" : `:${self.port}`})`
+
+// =============================================================================
+// Connection conditions
+// =============================================================================
+
+/**
+ * The peer actively refused the connection (`ECONNREFUSED`), or an ICMP port
+ * unreachable came back on a connected UDP socket.
+ *
+ * **Example** (Falling back when nobody listens)
+ *
+ * ```ts
+ * Tcp.connect({ host: "127.0.0.1", port: 1 }).pipe(
+ *   Effect.catchTag("ConnectionRefused", () => Effect.succeed(undefined))
+ * )
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class ConnectionRefused extends Schema.TaggedError<ConnectionRefused>()("ConnectionRefused", where) {
+  override get message(): string {
+    return `connection refused${at(this)}`
+  }
+}
+
+/**
+ * An operation did not complete in time. `phase` says which timeout fired.
+ *
+ * **Example** (Telling a slow reader from a slow connect)
+ *
+ * ```ts
+ * conn.receive("*l").pipe(
+ *   Effect.catchTag("ConnectionTimeout", (e) => Effect.log(`timed out in ${e.phase}`))
+ * )
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class ConnectionTimeout extends Schema.TaggedError<ConnectionTimeout>()("ConnectionTimeout", {
+  ...where,
+  /** Which timeout fired. */
+  phase: Schema.Literals(["connect", "read", "write", "idle", "handshake"]),
+  /** The timeout that elapsed, in milliseconds. */
+  timeoutMillis: Schema.optional(Schema.Number)
+}) {
+  override get message(): string {
+    return `${this.phase} timeout${this.timeoutMillis === undefined ? "" : ` after ${this.timeoutMillis} ms`}${at(this)}`
+  }
+}
+
+/**
+ * The peer reset the connection (`ECONNRESET`, `EPIPE`, `ECONNABORTED`).
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class ConnectionReset extends Schema.TaggedError<ConnectionReset>()("ConnectionReset", where) {
+  override get message(): string {
+    return `connection reset by peer${at(this)}`
+  }
+}
+
+/**
+ * End of stream: the peer closed its side. A read that had gathered some bytes
+ * before the end returns them in `partial` (empty when there were none).
+ *
+ * This is the expected way a conversation ends, so it is cheap to build: no
+ * stack trace is captured.
+ *
+ * **Example** (Keeping the unterminated last line)
+ *
+ * ```ts
+ * conn.receive("*l").pipe(
+ *   Effect.catchTag("ConnectionClosed", (e) => Effect.succeed(e.partialText))
+ * )
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class ConnectionClosed extends Schema.TaggedError<ConnectionClosed>()("ConnectionClosed", {
+  ...where,
+  /** Bytes read before the end of stream, not part of any complete unit. */
+  partial: Schema.Uint8Array
+}) {
+  override get message(): string {
+    return `connection closed by peer${this.partial.length > 0 ? ` with ${this.partial.length} unread bytes` : ""}${
+      at(this)
+    }`
+  }
+  /** `partial` decoded as UTF-8. */
+  get partialText(): string {
+    return Buffer.from(this.partial.buffer, this.partial.byteOffset, this.partial.byteLength).toString("utf8")
+  }
+}
+
+/**
+ * The socket was used after this side closed it (or after a previous fatal
+ * error closed it).
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class SocketClosed extends Schema.TaggedError<SocketClosed>()("SocketClosed", {
+  ...where,
+  /** The operation that was attempted. */
+  operation: Schema.String
+}) {
+  override get message(): string {
+    return `${this.operation} on a closed socket${at(this)}`
+  }
+}
+
+/**
+ * A host name could not be resolved. `reason` follows Effect's `DnsError`.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class DnsError extends Schema.TaggedError<DnsError>()("DnsError", {
+  ...where,
+  /** Why the name did not resolve (`NotFound`, `Timeout`, `Temporary`, …). */
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `cannot resolve ${this.host ?? "host"}: ${this.reason}`
+  }
+}
+
+/**
+ * The address to listen on is taken (`EADDRINUSE`) or not available here
+ * (`EADDRNOTAVAIL`, `EACCES`).
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class AddressInUse extends Schema.TaggedError<AddressInUse>()("AddressInUse", where) {
+  override get message(): string {
+    return `address not available${this.code === undefined ? "" : ` (${this.code})`}${at(this)}`
+  }
+}
+
+/**
+ * A line grew beyond `maxLineLength` without a line terminator. The
+ * connection is closed: the stream can no longer be framed.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class LineTooLong extends Schema.TaggedError<LineTooLong>()("LineTooLong", {
+  ...where,
+  /** The limit that was exceeded, in bytes. */
+  maxLineLength: Schema.Number
+}) {
+  override get message(): string {
+    return `line longer than ${this.maxLineLength} bytes${at(this)}`
+  }
+}
+
+/**
+ * Any other socket failure Node reported (`EHOSTUNREACH`, `ENETUNREACH`, …),
+ * kept with its code.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class SocketError extends Schema.TaggedError<SocketError>()("SocketError", where) {
+  override get message(): string {
+    return `socket error ${this.code ?? "unknown"}${this.syscall === undefined ? "" : ` in ${this.syscall}`}${at(this)}`
+  }
+}
+
+/**
+ * Every condition a connection operation can fail with.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export type ConnectionError =
+  | ConnectionRefused
+  | ConnectionTimeout
+  | ConnectionReset
+  | ConnectionClosed
+  | SocketClosed
+  | DnsError
+  | AddressInUse
+  | LineTooLong
+  | SocketError
+
+// =============================================================================
+// Classifier
+// =============================================================================
+
+/**
+ * A Node system error: the fields `net`, `tls` and `dgram` set.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface NodeSystemError extends Error {
+  readonly code?: string | undefined
+  readonly errno?: number | undefined
+  readonly syscall?: string | undefined
+  readonly address?: string | undefined
+  readonly port?: number | undefined
+}
+
+/**
+ * Builds an error without capturing a stack trace. Conditions on the normal
+ * path (end of stream, a reset peer) are expected, and a stack costs more than
+ * the rest of a whole connection.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const withoutStack = <A>(make: () => A): A => {
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  try {
+    return make()
+  } finally {
+    Error.stackTraceLimit = limit
+  }
+}
+
+const resetCodes = new Set(["ECONNRESET", "EPIPE", "ECONNABORTED", "ERR_STREAM_PREMATURE_CLOSE"])
+const addressCodes = new Set(["EADDRINUSE", "EADDRNOTAVAIL", "EACCES"])
+const dnsCodes: Record<string, string> = {
+  ENOTFOUND: "NotFound",
+  ENODATA: "NotFound",
+  EAI_NONAME: "NotFound",
+  EAI_AGAIN: "Temporary",
+  ESERVFAIL: "ServerFailure",
+  ETIMEOUT: "Timeout",
+  EREFUSED: "Refused",
+  EBADNAME: "BadName"
+}
+const closedCodes = new Set(["ERR_STREAM_DESTROYED", "ERR_STREAM_WRITE_AFTER_END", "ERR_SOCKET_CLOSED", "EBADF"])
+
+/**
+ * Classifies a Node error into a typed condition.
+ *
+ * | Node code | condition |
+ * | --- | --- |
+ * | ECONNREFUSED | ConnectionRefused |
+ * | ECONNRESET, EPIPE, ECONNABORTED, ERR_STREAM_PREMATURE_CLOSE | ConnectionReset |
+ * | ETIMEDOUT | ConnectionTimeout (phase from `context.phase`, default `connect`) |
+ * | EADDRINUSE, EADDRNOTAVAIL, EACCES | AddressInUse |
+ * | ENOTFOUND, EAI_AGAIN, ENODATA, … | DnsError |
+ * | ERR_STREAM_DESTROYED, ERR_STREAM_WRITE_AFTER_END, ERR_SOCKET_CLOSED, EBADF | SocketClosed |
+ * | anything else | SocketError |
+ *
+ * **Example** (Classifying a refused connect)
+ *
+ * ```ts
+ * const e = Errors.fromNodeError(Object.assign(new Error("x"), { code: "ECONNREFUSED" }), { host: "::1", port: 1 })
+ * e._tag // => "ConnectionRefused"
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const fromNodeError = (
+  error: unknown,
+  context?: {
+    readonly host?: string | undefined
+    readonly port?: number | undefined
+    readonly phase?: ConnectionTimeout["phase"] | undefined
+    readonly operation?: string | undefined
+  }
+): ConnectionRefused | ConnectionTimeout | ConnectionReset | SocketClosed | DnsError | AddressInUse | SocketError =>
+  withoutStack(() => {
+    const e = (typeof error === "object" && error !== null ? error : {}) as Partial<NodeSystemError>
+    const fields: Where = {
+      host: context?.host ?? (e as { hostname?: string }).hostname ?? e.address,
+      port: context?.port ?? e.port,
+      code: e.code,
+      errno: e.errno,
+      syscall: e.syscall,
+      cause: error
+    }
+    const code = e.code ?? ""
+    if (code === "ECONNREFUSED") return new ConnectionRefused(fields)
+    if (resetCodes.has(code)) return new ConnectionReset(fields)
+    if (code === "ETIMEDOUT") return new ConnectionTimeout({ ...fields, phase: context?.phase ?? "connect" })
+    if (addressCodes.has(code)) return new AddressInUse(fields)
+    const dns = dnsCodes[code]
+    if (dns !== undefined) return new DnsError({ ...fields, reason: dns })
+    if (closedCodes.has(code)) return new SocketClosed({ ...fields, operation: context?.operation ?? e.syscall ?? "io" })
+    return new SocketError(fields)
+  })
