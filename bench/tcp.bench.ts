@@ -1,0 +1,150 @@
+/**
+ * fiberloop echo vs raw `node:net` echo, A/B interleaved. Each measurement
+ * starts a fresh server process (bench/tcp-server.ts) so it has a core and a
+ * heap to itself; the load comes from raw `node:net` clients in this process,
+ * the same for both.
+ */
+import { spawn } from "node:child_process"
+import * as Net from "node:net"
+import { createInterface } from "node:readline"
+import { compare } from "./harness.ts"
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 2)
+const serverScript = new URL("./tcp-server.ts", import.meta.url).pathname
+
+interface ServerProcess {
+  readonly port: number
+  readonly stats: () => Promise<{ rss: number; cpuMicros: number; open: number }>
+  readonly stop: () => void
+}
+
+const startServer = (kind: "fiberloop" | "raw"): Promise<ServerProcess> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--expose-gc", serverScript, kind], { stdio: ["pipe", "pipe", "inherit"] })
+    const lines = createInterface({ input: child.stdout })
+    const waiters: Array<(line: string) => void> = []
+    lines.on("line", (line) => waiters.shift()?.(line))
+    child.on("error", reject)
+    waiters.push((line) =>
+      resolve({
+        port: JSON.parse(line).port,
+        stats: () =>
+          new Promise((res) => {
+            waiters.push((l) => res(JSON.parse(l)))
+            child.stdin.write("stats\n")
+          }),
+        stop: () => child.kill()
+      })
+    )
+  })
+
+const withServer = async <A>(kind: "fiberloop" | "raw", body: (server: ServerProcess) => Promise<A>): Promise<A> => {
+  const server = await startServer(kind)
+  try {
+    return await body(server)
+  } finally {
+    server.stop()
+  }
+}
+
+const connectTo = (port: number): Promise<Net.Socket> =>
+  new Promise((resolve, reject) => {
+    const socket = Net.connect({ host: "127.0.0.1", port, noDelay: true })
+    socket.once("connect", () => resolve(socket))
+    socket.once("error", reject)
+  })
+
+/** 64 connections, each sending 64 bytes and waiting for them back. */
+const pingpong = (kind: "fiberloop" | "raw") =>
+  withServer(kind, async ({ port }) => {
+    const message = Buffer.alloc(64, 120)
+    const sockets = await Promise.all(Array.from({ length: 64 }, () => connectTo(port)))
+    let trips = 0
+    let running = true
+    const start = performance.now()
+    await Promise.all(sockets.map((socket) =>
+      new Promise<void>((done) => {
+        let got = 0
+        socket.on("data", (chunk) => {
+          got += chunk.length
+          if (got < 64) return
+          got -= 64
+          trips++
+          if (running) socket.write(message)
+          else done()
+        })
+        socket.write(message)
+      })
+    ).concat([new Promise<void>((r) => setTimeout(() => (running = false, r()), SECONDS * 1000))]))
+    const rate = trips / ((performance.now() - start) / 1000)
+    for (const s of sockets) s.destroy()
+    return rate
+  })
+
+/** One connection streaming 64 KiB writes; MB/s echoed back. */
+const stream = (kind: "fiberloop" | "raw") =>
+  withServer(kind, async ({ port }) => {
+    const socket = await connectTo(port)
+    const block = Buffer.alloc(65536, 97)
+    let received = 0
+    let running = true
+    const start = performance.now()
+    socket.on("data", (chunk) => (received += chunk.length))
+    const pump = () => {
+      while (running && socket.write(block));
+    }
+    socket.on("drain", pump)
+    pump()
+    await new Promise((r) => setTimeout(r, SECONDS * 1000))
+    running = false
+    const rate = received / 1e6 / ((performance.now() - start) / 1000)
+    socket.destroy()
+    return rate
+  })
+
+/** 16 loops of connect, exchange one byte, close; connections/s. */
+const connectClose = (kind: "fiberloop" | "raw") =>
+  withServer(kind, async ({ port }) => {
+    let count = 0
+    const deadline = performance.now() + SECONDS * 1000
+    const start = performance.now()
+    const loop = async () => {
+      while (performance.now() < deadline) {
+        const socket = await connectTo(port)
+        await new Promise<void>((done) => {
+          socket.once("data", () => socket.end())
+          socket.once("close", () => done())
+          socket.write("x")
+        })
+        count++
+      }
+    }
+    await Promise.all(Array.from({ length: 16 }, loop))
+    return count / ((performance.now() - start) / 1000)
+  })
+
+/** Server RSS per idle connection, with 10,000 held open. */
+const memory = (kind: "fiberloop" | "raw") =>
+  withServer(kind, async (server) => {
+    const HELD = Number(process.env.BENCH_HELD ?? 10000)
+    const before = await server.stats()
+    const sockets: Array<Net.Socket> = []
+    for (let i = 0; i < HELD; i += 200) {
+      sockets.push(...await Promise.all(Array.from({ length: Math.min(200, HELD - i) }, () => connectTo(server.port))))
+    }
+    let after = await server.stats()
+    for (let tries = 0; after.open < HELD && tries < 100; tries++) {
+      await new Promise((r) => setTimeout(r, 20))
+      after = await server.stats()
+    }
+    for (const s of sockets) s.destroy()
+    if (after.open < HELD) throw new Error(`server holds ${after.open} of ${HELD} connections`)
+    return (after.rss - before.rss) / HELD / 1024
+  })
+
+await compare("TCP echo", "raw node:net", [
+  { name: "pingpong round trips/s (64 conns, 64 B)", unit: "/s", higherIsBetter: true, target: 0.9, subject: () => pingpong("fiberloop"), baseline: () => pingpong("raw") },
+  { name: "stream MB/s (64 KiB writes)", unit: "MB/s", higherIsBetter: true, target: 0.9, subject: () => stream("fiberloop"), baseline: () => stream("raw") },
+  { name: "connect+close/s (16 loops)", unit: "/s", higherIsBetter: true, target: 0.85, subject: () => connectClose("fiberloop"), baseline: () => connectClose("raw") },
+  { name: "server RSS per idle connection (10,000 held)", unit: "KiB", higherIsBetter: false, target: 1.5, subject: () => memory("fiberloop"), baseline: () => memory("raw") }
+], { rounds: Number(process.env.BENCH_ROUNDS ?? 3), warmup: false })

@@ -1,0 +1,605 @@
+/**
+ * A connected stream socket owned by one fiber, with LuaSocket read patterns.
+ *
+ * A `Connection` wraps a `node:net` (or `node:tls`) socket. Reads take units
+ * from a buffer that Node fills as data arrives, so data already received is
+ * served without waiting; writes resolve once the bytes are handed to the
+ * kernel, so awaiting `send` is backpressure. Every condition is typed:
+ * end of stream is `ConnectionClosed` (carrying any partial unit), a reset is
+ * `ConnectionReset`, use after close is `SocketClosed`, and a timeout is
+ * `ConnectionTimeout` with its phase. A connection made with `make` is closed
+ * when its scope closes, however the fiber ends.
+ *
+ * @since 0.1.0
+ */
+import * as Arr from "effect/Array"
+import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import * as Sink from "effect/Sink"
+import * as Stream from "effect/Stream"
+import type * as Net from "node:net"
+import {
+  type ConnectionError,
+  ConnectionClosed,
+  ConnectionTimeout,
+  fromNodeError,
+  LineTooLong,
+  SocketClosed,
+  withoutStack
+} from "./Errors.ts"
+import { type Pattern, ReadBuffer, type Take, tooLong } from "./ReadBuffer.ts"
+
+export type { Pattern } from "./ReadBuffer.ts"
+
+// =============================================================================
+// Models
+// =============================================================================
+
+/**
+ * One end of a connection.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Address {
+  readonly host: string
+  readonly port: number
+  readonly family: "IPv4" | "IPv6"
+}
+
+/**
+ * Per-connection timeouts. `read` bounds each wait for data (the connection
+ * stays usable after it fires), `write` bounds each `send` (the connection is
+ * closed: a half-written frame cannot be resumed), `idle` closes the
+ * connection after that long with no traffic either way. Absent means no limit.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Timeouts {
+  readonly read?: Duration.Input | undefined
+  readonly write?: Duration.Input | undefined
+  readonly idle?: Duration.Input | undefined
+}
+
+/**
+ * Options for wrapping a socket.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Options extends Timeouts {
+  /** Longest line (or `until` unit) accepted, in bytes. Default 65536. */
+  readonly maxLineLength?: number | undefined
+  /** Bytes buffered ahead of the reader before the socket is paused. Default 65536. */
+  readonly highWaterMark?: number | undefined
+}
+
+/**
+ * A connected stream socket.
+ *
+ * **Example** (A line echo handler)
+ *
+ * ```ts
+ * const echo = (conn: Connection.Connection) =>
+ *   Effect.forever(Effect.flatMap(conn.receive("*l"), (line) => conn.send(line + "\n")))
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Connection {
+  /**
+   * Reads one unit as UTF-8 text: a line by default. At end of stream it fails
+   * with `ConnectionClosed` carrying what was read of an unfinished unit;
+   * `"*a"` instead returns everything up to the end.
+   */
+  receive(pattern?: Pattern): Effect.Effect<string, ConnectionError>
+  /** Like `receive`, returning the bytes. */
+  receiveBytes(pattern?: Pattern): Effect.Effect<Buffer, ConnectionError>
+  /** Waits for at least one byte and returns what is buffered, up to `max` (default 65536). */
+  receivePartial(max?: number): Effect.Effect<Buffer, ConnectionError>
+  /** Writes, resolving once the bytes are handed to the kernel. Never hangs on a dead peer. */
+  send(data: string | Uint8Array): Effect.Effect<void, ConnectionError>
+  /** Half-closes: sends FIN, keeps reading. Later sends fail with `SocketClosed`. */
+  readonly shutdown: Effect.Effect<void, ConnectionError>
+  /** Closes the socket. Idempotent; pending reads fail with `SocketClosed`. */
+  readonly close: Effect.Effect<void>
+  /** Replaces the timeouts (absent fields are cleared). */
+  setTimeouts(timeouts: Timeouts): Effect.Effect<void>
+  /** The peer's address. */
+  readonly remoteAddress: Address
+  /** This side's address. */
+  readonly localAddress: Address
+  /** Bytes received from the peer so far. */
+  readonly bytesRead: number
+  /** Bytes handed to the kernel so far. */
+  readonly bytesWritten: number
+  /** Whether this side has closed the connection. */
+  readonly isClosed: boolean
+  /** The received bytes as a stream of chunks, ending at end of stream. */
+  readonly stream: Stream.Stream<Uint8Array, ConnectionError>
+  /** A sink that sends every element. */
+  readonly sink: Sink.Sink<void, Uint8Array | string, never, ConnectionError>
+  /** The underlying Node socket, for what this interface does not cover. */
+  readonly socket: Net.Socket
+}
+
+// =============================================================================
+// Implementation
+// =============================================================================
+
+const kOwner = Symbol.for("fiberloop/net/Connection/owner")
+type OwnedSocket = Net.Socket & { [kOwner]?: ConnectionImpl }
+
+// Listeners are module functions (no closures per connection); they find
+// their connection through the socket.
+function onData(this: OwnedSocket, chunk: Buffer) {
+  this[kOwner]!.data(chunk)
+}
+function onEnd(this: OwnedSocket) {
+  this[kOwner]!.end()
+}
+function onError(this: OwnedSocket, error: Error) {
+  this[kOwner]!.error(error)
+}
+function onClose(this: OwnedSocket) {
+  this[kOwner]!.wake()
+}
+function onIdle(this: OwnedSocket) {
+  this[kOwner]!.idle()
+}
+
+const toMillis = (input: Duration.Input | undefined): number | undefined =>
+  input === undefined ? undefined : Duration.toMillis(Duration.fromInputUnsafe(input))
+
+const family = (f: string | undefined): "IPv4" | "IPv6" => (f === "IPv6" ? "IPv6" : "IPv4")
+const noBytes = new Uint8Array(0)
+
+/** What the waiting reader asked for. */
+const PARTIAL = -1
+
+class ConnectionImpl implements Connection {
+  socket: OwnedSocket
+  private readonly buffer = new ReadBuffer()
+  private eof = false
+  /** A fatal condition: the connection can no longer be read or written. */
+  private failure: ConnectionError | undefined = undefined
+  private closedByUs = false
+  private shutDown = false
+  private resumeRead: ((effect: Effect.Effect<any, ConnectionError>) => void) | undefined = undefined
+  private want: Pattern | typeof PARTIAL = "*l"
+  private wantMax = 0
+  private wantText = false
+  private readTimer: ReturnType<typeof setTimeout> | undefined = undefined
+  private readMillis: number | undefined
+  private writeMillis: number | undefined
+  private idleMillis: number | undefined
+  private readonly maxLineLength: number
+  private readonly highWaterMark: number
+  private lineText: Effect.Effect<string, ConnectionError> | undefined = undefined
+  private readonly wait: Effect.Effect<any, ConnectionError>
+
+  constructor(socket: Net.Socket, options: Options | undefined) {
+    this.socket = socket
+    this.maxLineLength = options?.maxLineLength ?? 65536
+    this.highWaterMark = options?.highWaterMark ?? 65536
+    this.readMillis = toMillis(options?.read)
+    this.writeMillis = toMillis(options?.write)
+    this.idleMillis = toMillis(options?.idle)
+    this.wait = Effect.callback<any, ConnectionError>((resume) => {
+      this.resumeRead = resume
+      if (this.socket.isPaused()) this.socket.resume()
+      if (this.readMillis !== undefined) this.readTimer = setTimeout(() => this.readTimeout(), this.readMillis)
+      return this.cancelWait
+    })
+    this.attach(socket)
+  }
+
+  /** Listens to `socket`; used at construction and after a TLS upgrade. */
+  attach(socket: Net.Socket): void {
+    const owned = socket as OwnedSocket
+    this.socket = owned
+    owned[kOwner] = this
+    owned.on("data", onData)
+    owned.on("end", onEnd)
+    owned.on("error", onError)
+    owned.on("close", onClose)
+    if (this.idleMillis !== undefined) {
+      owned.setTimeout(this.idleMillis)
+      owned.on("timeout", onIdle)
+    }
+  }
+
+  /** Stops listening to the current socket and returns it with the unread bytes. */
+  detach(): { readonly socket: Net.Socket; readonly unread: Buffer } {
+    const socket = this.socket
+    socket.off("data", onData)
+    socket.off("end", onEnd)
+    socket.off("error", onError)
+    socket.off("close", onClose)
+    socket.off("timeout", onIdle)
+    socket.setTimeout(0)
+    socket.pause()
+    delete socket[kOwner]
+    return { socket, unread: this.buffer.takeAll() }
+  }
+
+  // ---------------------------------------------------------------------------
+  // Socket events
+
+  data(chunk: Buffer): void {
+    this.buffer.push(chunk)
+    if (this.resumeRead !== undefined) this.wake()
+    if (this.resumeRead === undefined && this.buffer.length >= this.highWaterMark) this.socket.pause()
+  }
+
+  end(): void {
+    this.eof = true
+    this.wake()
+  }
+
+  error(error: Error): void {
+    if (this.failure === undefined && !this.closedByUs) {
+      this.failure = fromNodeError(error, { host: this.socket.remoteAddress, port: this.socket.remotePort })
+    }
+    this.wake()
+  }
+
+  idle(): void {
+    if (this.failure === undefined) {
+      this.failure = withoutStack(() =>
+        new ConnectionTimeout({
+          phase: "idle",
+          timeoutMillis: this.idleMillis,
+          host: this.socket.remoteAddress,
+          port: this.socket.remotePort
+        })
+      )
+    }
+    this.socket.destroy()
+    this.wake()
+  }
+
+  /** Completes the waiting reader if its unit (or a terminal condition) is now there. */
+  wake(): void {
+    const resume = this.resumeRead
+    if (resume === undefined) return
+    const result = this.attempt(this.want, this.wantText, this.wantMax)
+    if (result === undefined) {
+      // the socket closed under a waiting reader with no terminal condition recorded
+      if (this.socket.destroyed && !this.eof) this.eof = true
+      else return
+      return this.wake()
+    }
+    this.resumeRead = undefined
+    if (this.readTimer !== undefined) {
+      clearTimeout(this.readTimer)
+      this.readTimer = undefined
+    }
+    resume(result)
+  }
+
+  private readTimeout(): void {
+    const resume = this.resumeRead
+    this.readTimer = undefined
+    if (resume === undefined) return
+    this.resumeRead = undefined
+    resume(Effect.fail(withoutStack(() =>
+      new ConnectionTimeout({
+        phase: "read",
+        timeoutMillis: this.readMillis,
+        host: this.socket.remoteAddress,
+        port: this.socket.remotePort
+      })
+    )))
+  }
+
+  private readonly cancelWait = Effect.sync(() => {
+    this.resumeRead = undefined
+    if (this.readTimer !== undefined) {
+      clearTimeout(this.readTimer)
+      this.readTimer = undefined
+    }
+  })
+
+  // ---------------------------------------------------------------------------
+  // Reading
+
+  /** The outcome of a read if it can be decided now, else `undefined`. */
+  private attempt(
+    pattern: Pattern | typeof PARTIAL,
+    text: boolean,
+    max: number
+  ): Effect.Effect<any, ConnectionError> | undefined {
+    if (this.closedByUs) return this.closedError("receive")
+    let unit: Take
+    if (pattern === "*l") unit = this.buffer.takeLine(this.maxLineLength)
+    else if (pattern === PARTIAL) unit = this.buffer.length > 0 ? this.buffer.takeUpTo(max) : undefined
+    else if (typeof pattern === "number") unit = this.buffer.takeExactly(pattern)
+    else if (pattern === "*a") unit = this.eof ? this.buffer.takeAll() : undefined
+    else {
+      const until = pattern.until
+      unit = this.buffer.takeUntil(typeof until === "string" ? Buffer.from(until) : until, this.maxLineLength)
+    }
+    if (unit === tooLong) {
+      this.failure = withoutStack(() =>
+        new LineTooLong({
+          maxLineLength: this.maxLineLength,
+          host: this.socket.remoteAddress,
+          port: this.socket.remotePort
+        })
+      )
+      this.socket.destroy()
+      return Effect.fail(this.failure)
+    }
+    if (unit !== undefined) {
+      if (this.socket.isPaused() && this.buffer.length < this.highWaterMark) this.socket.resume()
+      return Effect.succeed(text ? unit.toString("utf8") : unit)
+    }
+    if (this.failure !== undefined) return Effect.fail(this.failure)
+    if (this.eof) {
+      const partial = this.buffer.takeAll()
+      return Effect.fail(withoutStack(() =>
+        new ConnectionClosed({
+          partial: partial.length === 0 ? noBytes : partial,
+          host: this.socket.remoteAddress,
+          port: this.socket.remotePort
+        })
+      ))
+    }
+    return undefined
+  }
+
+  private read(pattern: Pattern | typeof PARTIAL, text: boolean, max: number): Effect.Effect<any, ConnectionError> {
+    const now = this.attempt(pattern, text, max)
+    if (now !== undefined) return now
+    if (this.resumeRead !== undefined) {
+      return Effect.die(new Error("fiberloop: two fibers are reading one connection at once"))
+    }
+    this.want = pattern
+    this.wantText = text
+    this.wantMax = max
+    return this.wait
+  }
+
+  receive(pattern: Pattern = "*l"): Effect.Effect<string, ConnectionError> {
+    if (pattern === "*l") return (this.lineText ??= Effect.suspend(() => this.read("*l", true, 0)))
+    return Effect.suspend(() => this.read(pattern, true, 0))
+  }
+
+  receiveBytes(pattern: Pattern = "*l"): Effect.Effect<Buffer, ConnectionError> {
+    return Effect.suspend(() => this.read(pattern, false, 0))
+  }
+
+  receivePartial(max = 65536): Effect.Effect<Buffer, ConnectionError> {
+    return Effect.suspend(() => this.read(PARTIAL, false, max))
+  }
+
+  // ---------------------------------------------------------------------------
+  // Writing
+
+  send(data: string | Uint8Array): Effect.Effect<void, ConnectionError> {
+    return Effect.suspend(() => this.write(data))
+  }
+
+  /**
+   * Writes issued and write callbacks received: a send that could not be
+   * flushed at once waits until its own callback (`written >= its number`).
+   */
+  private writesIssued = 0
+  private writesDone = 0
+  private resumeWrite: ((effect: Effect.Effect<void, ConnectionError>) => void) | undefined = undefined
+  private waitingFor = 0
+  private writeTimer: ReturnType<typeof setTimeout> | undefined = undefined
+
+  private write(data: string | Uint8Array): Effect.Effect<void, ConnectionError> {
+    const socket = this.socket
+    if (this.failure !== undefined) return Effect.fail(this.failure)
+    if (this.closedByUs || socket.destroyed) return this.closedError("send")
+    if (this.shutDown || !socket.writable) return this.closedError("send after shutdown")
+    this.writesIssued++
+    socket.write(data, (this.written ??= this.onWritten.bind(this)))
+    // handed to the kernel already: nothing to wait for
+    if (socket.writableLength === 0) return Effect.void
+    if (this.resumeWrite !== undefined) {
+      return Effect.die(new Error("fiberloop: two fibers are sending on one connection at once"))
+    }
+    this.waitingFor = this.writesIssued
+    return this.waitWrite
+  }
+
+  /** The write callback, made on the first write (idle connections never need it). */
+  private written: ((error?: Error | null) => void) | undefined = undefined
+
+  private onWritten(error?: Error | null): void {
+    this.writesDone++
+    if (error != null && this.failure === undefined && !this.closedByUs) {
+      this.failure = fromNodeError(error, {
+        host: this.socket.remoteAddress,
+        port: this.socket.remotePort,
+        operation: "send"
+      })
+    }
+    const resume = this.resumeWrite
+    if (resume === undefined || (error == null && this.writesDone < this.waitingFor)) return
+    this.resumeWrite = undefined
+    if (this.writeTimer !== undefined) {
+      clearTimeout(this.writeTimer)
+      this.writeTimer = undefined
+    }
+    if (error == null) return resume(Effect.void)
+    resume(this.failure !== undefined ? Effect.fail(this.failure) : this.closedError("send"))
+  }
+
+  private writeTimeout(): void {
+    this.writeTimer = undefined
+    this.failure ??= withoutStack(() =>
+      new ConnectionTimeout({
+        phase: "write",
+        timeoutMillis: this.writeMillis,
+        host: this.socket.remoteAddress,
+        port: this.socket.remotePort
+      })
+    )
+    const resume = this.resumeWrite
+    this.resumeWrite = undefined
+    this.socket.destroy()
+    resume?.(Effect.fail(this.failure))
+  }
+
+  private get waitWrite(): Effect.Effect<void, ConnectionError> {
+    return Effect.callback<void, ConnectionError>((resume) => {
+      this.resumeWrite = resume
+      if (this.writeMillis !== undefined) this.writeTimer = setTimeout(() => this.writeTimeout(), this.writeMillis)
+      return Effect.sync(() => {
+        this.resumeWrite = undefined
+        if (this.writeTimer !== undefined) {
+          clearTimeout(this.writeTimer)
+          this.writeTimer = undefined
+        }
+      })
+    })
+  }
+
+  get shutdown(): Effect.Effect<void, ConnectionError> {
+    return Effect.callback<void, ConnectionError>((resume) => {
+      const socket = this.socket
+      if (this.closedByUs || socket.destroyed) return resume(this.closedError("shutdown"))
+      if (this.shutDown) return resume(Effect.void)
+      this.shutDown = true
+      socket.end(() => resume(Effect.void))
+    })
+  }
+
+  // ---------------------------------------------------------------------------
+  // Closing
+
+  closeUnsafe(): void {
+    if (this.closedByUs) return
+    this.closedByUs = true
+    this.wake()
+    const socket = this.socket
+    if (socket.destroyed) return
+    // nothing left to flush: FIN, then release the fd once it is sent
+    if (socket.writable && socket.writableLength === 0) socket.destroySoon()
+    else socket.destroy()
+  }
+
+  get close(): Effect.Effect<void> {
+    return Effect.sync(() => this.closeUnsafe())
+  }
+
+  get isClosed(): boolean {
+    return this.closedByUs
+  }
+
+  private closedError(operation: string): Effect.Effect<never, SocketClosed> {
+    return Effect.fail(withoutStack(() =>
+      new SocketClosed({ operation, host: this.socket.remoteAddress, port: this.socket.remotePort })
+    ))
+  }
+
+  // ---------------------------------------------------------------------------
+  // Timeouts, addresses, views
+
+  setTimeouts(timeouts: Timeouts): Effect.Effect<void> {
+    return Effect.sync(() => {
+      this.readMillis = toMillis(timeouts.read)
+      this.writeMillis = toMillis(timeouts.write)
+      this.idleMillis = toMillis(timeouts.idle)
+      this.socket.off("timeout", onIdle)
+      this.socket.setTimeout(this.idleMillis ?? 0)
+      if (this.idleMillis !== undefined) this.socket.on("timeout", onIdle)
+    })
+  }
+
+  get remoteAddress(): Address {
+    const s = this.socket
+    return { host: s.remoteAddress ?? "", port: s.remotePort ?? 0, family: family(s.remoteFamily) }
+  }
+
+  get localAddress(): Address {
+    const s = this.socket
+    return { host: s.localAddress ?? "", port: s.localPort ?? 0, family: family(s.localFamily) }
+  }
+
+  get bytesRead(): number {
+    return this.socket.bytesRead
+  }
+
+  get bytesWritten(): number {
+    return this.socket.bytesWritten
+  }
+
+  get stream(): Stream.Stream<Uint8Array, ConnectionError> {
+    const pull = this.receivePartial().pipe(
+      Effect.map(Arr.of<Uint8Array>),
+      Effect.catchTag("ConnectionClosed", () => Cause.done())
+    )
+    return Stream.fromPull(Effect.succeed(pull))
+  }
+
+  get sink(): Sink.Sink<void, Uint8Array | string, never, ConnectionError> {
+    return Sink.forEach((chunk: Uint8Array | string) => this.send(chunk))
+  }
+}
+
+// =============================================================================
+// Constructors
+// =============================================================================
+
+/**
+ * Wraps a connected socket without tying it to a scope: the caller must close
+ * it. Servers use this on their accept path.
+ *
+ * **Example** (Wrapping a socket from another library)
+ *
+ * ```ts
+ * const conn = Connection.makeUnsafe(socket, { idle: "30 seconds" })
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const makeUnsafe = (socket: Net.Socket, options?: Options | undefined): Connection =>
+  new ConnectionImpl(socket, options)
+
+/**
+ * Wraps a connected socket; the connection is closed when the scope closes.
+ *
+ * **Example** (Owning a socket for the length of a scope)
+ *
+ * ```ts
+ * Effect.scoped(Effect.flatMap(Connection.make(socket), (conn) => conn.send("hello\n")))
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const make = (
+  socket: Net.Socket,
+  options?: Options | undefined
+): Effect.Effect<Connection, never, Scope.Scope> =>
+  Effect.acquireRelease(Effect.sync(() => makeUnsafe(socket, options)), (conn) => conn.close)
+
+/**
+ * Swaps the socket under a connection (a TLS upgrade): returns the current
+ * socket and the bytes read from it but not yet consumed, and keeps the
+ * connection's read buffer empty until `attach` gives it the new socket.
+ *
+ * @category internals
+ * @since 0.1.0
+ */
+export const detachUnsafe = (conn: Connection): { readonly socket: Net.Socket; readonly unread: Buffer } =>
+  (conn as ConnectionImpl).detach()
+
+/**
+ * Points a connection at a new socket (after `detachUnsafe`).
+ *
+ * @category internals
+ * @since 0.1.0
+ */
+export const attachUnsafe = (conn: Connection, socket: Net.Socket): void => (conn as ConnectionImpl).attach(socket)

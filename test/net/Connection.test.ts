@@ -1,0 +1,276 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Stream from "effect/Stream"
+import type * as Connection from "../../src/net/Connection.ts"
+import * as Tcp from "../../src/net/Tcp.ts"
+import { rawClient, rawWrite, readBytes, readToEnd, TcpLive } from "./support.ts"
+
+/** Bounds a network test and gives it the live TCP service. */
+const live = <A, E>(effect: Effect.Effect<A, E, any>) =>
+  effect.pipe(Effect.timeout("8 seconds"), Effect.provide(TcpLive)) as Effect.Effect<A, unknown, any>
+
+/** A server whose handler hands out its connection; the test drives both sides. */
+const serverSide = (options?: Connection.Options) =>
+  Effect.gen(function*() {
+    const accepted = yield* Deferred.make<Connection.Connection>()
+    const server = yield* Tcp.serve({
+      host: "127.0.0.1",
+      port: 0,
+      drainTimeout: 0,
+      ...options,
+      handler: (conn) => Deferred.succeed(accepted, conn).pipe(Effect.andThen(Effect.never))
+    })
+    return { port: server.address.port, accepted: Deferred.await(accepted) }
+  })
+
+/** A fiberloop connection on each side. */
+const pair = (options?: Connection.Options) =>
+  Effect.gen(function*() {
+    const { accepted, port } = yield* serverSide(options)
+    const client = yield* Tcp.connect({ host: "127.0.0.1", port, ...options })
+    return { client, server: yield* accepted }
+  })
+
+/** A raw Node client against a fiberloop server connection. */
+const rawPair = (options?: Connection.Options) =>
+  Effect.gen(function*() {
+    const { accepted, port } = yield* serverSide(options)
+    const peer = yield* rawClient(port)
+    return { peer, server: yield* accepted }
+  })
+
+describe("Connection", () => {
+  describe("read patterns", () => {
+    it.live("reads lines without terminators and keeps empty lines apart from end of stream", () =>
+      live(Effect.gen(function*() {
+        const { peer, server } = yield* rawPair()
+        yield* rawWrite(peer, "one\r\ntwo\n\nlast")
+        peer.end()
+        const lines = [yield* server.receive(), yield* server.receive(), yield* server.receive()]
+        assert.deepStrictEqual(lines, ["one", "two", ""])
+        const closed = yield* Effect.flip(server.receive("*l"))
+        assert.strictEqual(closed._tag, "ConnectionClosed")
+        assert.strictEqual(closed._tag === "ConnectionClosed" && closed.partialText, "last")
+        const again = yield* Effect.flip(server.receive("*l"))
+        assert.strictEqual(again._tag, "ConnectionClosed")
+        assert.strictEqual(again._tag === "ConnectionClosed" && again.partial.length, 0)
+      })))
+
+    it.live("reads byte counts, delimited units and everything to the end", () =>
+      live(Effect.gen(function*() {
+        const { peer, server } = yield* rawPair()
+        yield* rawWrite(peer, "HEAD\r\n\r\n12345rest of it")
+        const head = yield* server.receive({ until: "\r\n\r\n" })
+        const five = yield* server.receiveBytes(5)
+        peer.end(" and more")
+        const rest = yield* server.receive("*a")
+        assert.strictEqual(head, "HEAD")
+        assert.strictEqual(five.toString(), "12345")
+        assert.strictEqual(rest, "rest of it and more")
+      })))
+
+    it.live("waits for a unit that arrives in pieces", () =>
+      live(Effect.gen(function*() {
+        const { peer, server } = yield* rawPair()
+        const fiber = yield* Effect.forkChild(server.receive(10))
+        yield* rawWrite(peer, "abc")
+        yield* Effect.yieldNow
+        assert.isUndefined(fiber.pollUnsafe())
+        yield* rawWrite(peer, "defghij")
+        assert.strictEqual(yield* Fiber.join(fiber), "abcdefghij")
+      })))
+
+    it.live("serves buffered data after the peer has gone, then reports the end", () =>
+      live(Effect.gen(function*() {
+        const { peer, server } = yield* rawPair()
+        peer.end("a\nb\nc\n")
+        // wait (polling a condition, bounded by the test timeout) until the end of stream has arrived
+        while (!server.socket.readableEnded) yield* Effect.sleep(2)
+        const lines = [yield* server.receive(), yield* server.receive(), yield* server.receive()]
+        assert.deepStrictEqual(lines, ["a", "b", "c"])
+        assert.strictEqual((yield* Effect.flip(server.receive()))._tag, "ConnectionClosed")
+      })))
+
+    it.live("returns what is there with receivePartial", () =>
+      live(Effect.gen(function*() {
+        const { peer, server } = yield* rawPair()
+        yield* rawWrite(peer, "hello world")
+        let got = ""
+        while (got.length < 11) got += (yield* server.receivePartial(4)).toString()
+        assert.strictEqual(got, "hello world")
+      })))
+
+    it.live("fails a line over maxLineLength, closes that connection, and the server serves the next", () =>
+      live(Effect.gen(function*() {
+        const results = yield* Deferred.make<string>()
+        const server = yield* Tcp.serve({
+          host: "127.0.0.1",
+          port: 0,
+          maxLineLength: 16,
+          handler: (conn) =>
+            conn.receive().pipe(
+              Effect.flatMap((line) => conn.send(`ok ${line}\n`)),
+              Effect.tapError((e) => Deferred.succeed(results, e._tag))
+            )
+        })
+        const flooder = yield* rawClient(server.address.port)
+        flooder.write("x".repeat(100))
+        const ended = yield* readToEnd(flooder)
+        assert.strictEqual(yield* Deferred.await(results), "LineTooLong")
+        assert.strictEqual(ended, "")
+        const next = yield* rawClient(server.address.port)
+        next.write("short\n")
+        assert.strictEqual(yield* readBytes(next, 9), "ok short\n")
+      })))
+  })
+
+  describe("writing", () => {
+    it.live("fails, never hangs, when sending to a peer that closed", () =>
+      live(Effect.gen(function*() {
+        const { peer, server } = yield* rawPair()
+        peer.destroy()
+        const block = Buffer.alloc(65536)
+        const error = yield* Effect.flip(Effect.forever(server.send(block)))
+        assert.include(["ConnectionReset", "SocketClosed"], error._tag)
+      })))
+
+    it.live("fails a send blocked on a full socket when the peer resets", () =>
+      live(Effect.gen(function*() {
+        const { peer, server } = yield* rawPair()
+        peer.pause()
+        const sending = yield* Effect.forkChild(Effect.forever(server.send(Buffer.alloc(1 << 20))))
+        // the peer is not reading: the kernel buffers fill and a send waits
+        while (server.socket.writableLength === 0) yield* Effect.sleep(5)
+        peer.resetAndDestroy()
+        const error = yield* Effect.flip(Fiber.join(sending))
+        assert.strictEqual(error._tag, "ConnectionReset")
+      })))
+
+    it.live("fails with SocketClosed after close, and close is idempotent", () =>
+      live(Effect.gen(function*() {
+        const { client } = yield* pair()
+        yield* client.close
+        yield* client.close
+        assert.isTrue(client.isClosed)
+        assert.strictEqual((yield* Effect.flip(client.send("x")))._tag, "SocketClosed")
+        assert.strictEqual((yield* Effect.flip(client.receive()))._tag, "SocketClosed")
+      })))
+
+    it.live("fails a pending read with SocketClosed when another fiber closes the connection", () =>
+      live(Effect.gen(function*() {
+        const { client } = yield* pair()
+        const reading = yield* Effect.forkChild(client.receive())
+        yield* Effect.yieldNow
+        yield* client.close
+        assert.strictEqual((yield* Effect.flip(Fiber.join(reading)))._tag, "SocketClosed")
+      })))
+
+    it.live("reports a reset peer as ConnectionReset to a reader", () =>
+      live(Effect.gen(function*() {
+        const { peer, server } = yield* rawPair()
+        const reading = yield* Effect.forkChild(server.receive())
+        peer.resetAndDestroy()
+        assert.strictEqual((yield* Effect.flip(Fiber.join(reading)))._tag, "ConnectionReset")
+      })))
+  })
+
+  describe("half-close", () => {
+    it.live("the client shuts down its side and still reads the server's answer", () =>
+      live(Effect.gen(function*() {
+        const { client, server } = yield* pair()
+        yield* client.send("question\n")
+        yield* client.shutdown
+        assert.strictEqual((yield* Effect.flip(client.send("more")))._tag, "SocketClosed")
+        const all = yield* server.receive("*a")
+        yield* server.send(`answer to ${all.trim()}\n`)
+        yield* server.shutdown
+        assert.strictEqual(yield* client.receive("*a"), "answer to question\n")
+      })))
+
+    it.live("the server shuts down its side and still reads the client", () =>
+      live(Effect.gen(function*() {
+        const { peer, server } = yield* rawPair()
+        yield* server.send("bye\n")
+        yield* server.shutdown
+        const heard = yield* readBytes(peer, 100) // until the FIN
+        peer.end("late words\n")
+        assert.strictEqual(heard, "bye\n")
+        assert.strictEqual(yield* server.receive(), "late words")
+      })))
+  })
+
+  describe("timeouts", () => {
+    it.live("a read timeout fails the read and leaves the connection usable", () =>
+      live(Effect.gen(function*() {
+        const { peer, server } = yield* rawPair()
+        yield* server.setTimeouts({ read: "100 millis" })
+        const error = yield* Effect.flip(server.receive())
+        assert.strictEqual(error._tag, "ConnectionTimeout")
+        assert.strictEqual(error._tag === "ConnectionTimeout" && error.phase, "read")
+        yield* rawWrite(peer, "still here\n")
+        assert.strictEqual(yield* server.receive(), "still here")
+      })))
+
+    it.live("a write timeout fails a send the peer does not drain, and closes the connection", () =>
+      live(Effect.gen(function*() {
+        const { peer, server } = yield* rawPair({ write: "200 millis" })
+        peer.pause()
+        const error = yield* Effect.flip(Effect.forever(server.send(Buffer.alloc(1 << 20))))
+        assert.strictEqual(error._tag, "ConnectionTimeout")
+        assert.strictEqual(error._tag === "ConnectionTimeout" && error.phase, "write")
+        assert.strictEqual((yield* Effect.flip(server.receive()))._tag, "ConnectionTimeout")
+      })))
+
+    it.live("an idle timeout closes a silent connection", () =>
+      live(Effect.gen(function*() {
+        const { peer, server } = yield* rawPair({ idle: "150 millis" })
+        const error = yield* Effect.flip(server.receive())
+        assert.strictEqual(error._tag === "ConnectionTimeout" && error.phase, "idle")
+        assert.strictEqual(yield* readToEnd(peer), "")
+      })))
+
+    it.live("traffic keeps an idle timeout from firing", () =>
+      live(Effect.gen(function*() {
+        const { peer, server } = yield* rawPair({ idle: "300 millis" })
+        for (let i = 0; i < 6; i++) {
+          yield* rawWrite(peer, `${i}\n`)
+          assert.strictEqual(yield* server.receive(), `${i}`)
+          yield* Effect.sleep(100)
+        }
+      })))
+  })
+
+  describe("views", () => {
+    it.live("streams received chunks until end of stream, and sinks sent ones", () =>
+      live(Effect.gen(function*() {
+        const { client, server } = yield* pair()
+        yield* Stream.make("a", "bc", "def").pipe(Stream.run(client.sink))
+        yield* client.shutdown
+        const chunks = yield* Stream.runCollect(server.stream)
+        assert.strictEqual(Buffer.concat(chunks.map((c) => Buffer.from(c))).toString(), "abcdef")
+      })))
+
+    it.live("reports addresses and byte counts", () =>
+      live(Effect.gen(function*() {
+        const { client, server } = yield* pair()
+        yield* client.send("12345\n")
+        yield* server.receive()
+        assert.strictEqual(client.remoteAddress.port, server.localAddress.port)
+        assert.strictEqual(server.remoteAddress.port, client.localAddress.port)
+        assert.strictEqual(client.remoteAddress.family, "IPv4")
+        assert.strictEqual(client.bytesWritten, 6)
+        assert.strictEqual(server.bytesRead, 6)
+      })))
+  })
+
+  it.live("a connection is closed when its scope closes", () =>
+    live(Effect.gen(function*() {
+      const { accepted, port } = yield* serverSide()
+      const socket = yield* Effect.scoped(Effect.map(Tcp.connect({ host: "127.0.0.1", port }), (c) => c.socket))
+      const server = yield* accepted
+      assert.isTrue(socket.destroyed || socket.writableEnded)
+      assert.strictEqual((yield* Effect.flip(server.receive()))._tag, "ConnectionClosed")
+    })))
+})

@@ -1,0 +1,134 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as fc from "fast-check"
+import { ReadBuffer, tooLong } from "../../src/net/ReadBuffer.ts"
+
+type Step = "*l" | number | { readonly until: string } | "partial"
+
+/** Runs the steps over `chunks`, recording each outcome; `null` means "needs more bytes". */
+const run = (chunks: ReadonlyArray<Buffer>, steps: ReadonlyArray<Step>, maxLength = 1 << 20) => {
+  const buffer = new ReadBuffer()
+  const out: Array<string | null> = []
+  let next = 0
+  for (const step of steps) {
+    for (;;) {
+      const unit = step === "*l"
+        ? buffer.takeLine(maxLength)
+        : step === "partial"
+        ? (buffer.length > 0 ? buffer.takeUpTo(3) : undefined)
+        : typeof step === "number"
+        ? buffer.takeExactly(step)
+        : buffer.takeUntil(Buffer.from(step.until), maxLength)
+      if (unit === tooLong) {
+        out.push("TOO LONG")
+        break
+      }
+      if (unit !== undefined) {
+        out.push(unit.toString("latin1"))
+        break
+      }
+      if (next === chunks.length) {
+        out.push(null)
+        break
+      }
+      buffer.push(chunks[next++]!)
+    }
+  }
+  while (next < chunks.length) buffer.push(chunks[next++]!)
+  out.push(buffer.takeAll().toString("latin1"))
+  return out
+}
+
+/** Splits `data` at the given cut points. */
+const split = (data: Buffer, cuts: ReadonlyArray<number>): Array<Buffer> => {
+  const points = [...new Set(cuts.map((c) => c % (data.length + 1)))].sort((a, b) => a - b)
+  const out: Array<Buffer> = []
+  let from = 0
+  for (const p of points) {
+    out.push(data.subarray(from, p))
+    from = p
+  }
+  out.push(data.subarray(from))
+  return out
+}
+
+describe("ReadBuffer", () => {
+  it("reads lines, stripping \\n and \\r\\n, keeping empty lines", () => {
+    assert.deepStrictEqual(run([Buffer.from("a\r\nb\n\nc")], ["*l", "*l", "*l", "*l"]), ["a", "b", "", null, "c"])
+  })
+
+  it("keeps a lone \\r inside a line", () => {
+    assert.deepStrictEqual(run([Buffer.from("a\rb\r\n")], ["*l"]), ["a\rb", ""])
+  })
+
+  it("reads byte counts across chunks", () => {
+    assert.deepStrictEqual(run([Buffer.from("ab"), Buffer.from("cd"), Buffer.from("e")], [3, 2, 1]), [
+      "abc",
+      "de",
+      null,
+      ""
+    ])
+  })
+
+  it("reads up to a multi-byte delimiter that spans chunks", () => {
+    const chunks = [Buffer.from("head\r"), Buffer.from("\n\r"), Buffer.from("\nbody")]
+    assert.deepStrictEqual(run(chunks, [{ until: "\r\n\r\n" }]), ["head", "body"])
+  })
+
+  it("fails a line longer than the limit, but not one exactly at it", () => {
+    assert.deepStrictEqual(run([Buffer.from("abcd\r\n")], ["*l"], 4), ["abcd", ""])
+    // one byte of slack: a fifth byte could be the \r of a 4-byte line's \r\n
+    assert.deepStrictEqual(run([Buffer.from("abcde")], ["*l"], 4), [null, "abcde"])
+    assert.deepStrictEqual(run([Buffer.from("abcdef")], ["*l"], 4), ["TOO LONG", "abcdef"])
+    assert.deepStrictEqual(run([Buffer.from("abcde\n")], ["*l"], 4), ["TOO LONG", ""])
+    assert.deepStrictEqual(run([Buffer.from("abcdef")], [{ until: "--" }], 4), ["TOO LONG", "abcdef"])
+  })
+
+  it("returns a view, not a copy, for a unit inside one chunk", () => {
+    const chunk = Buffer.from("hello\nworld\n")
+    const buffer = new ReadBuffer()
+    buffer.push(chunk)
+    const line = buffer.takeLine(100) as Buffer
+    assert.strictEqual(line.buffer, chunk.buffer)
+  })
+
+  it("gives identical results however the same bytes are split", () => {
+    const alphabet = fc.constantFrom("a", "b", "\n", "\r", "-", "=")
+    const step: fc.Arbitrary<Step> = fc.oneof(
+      fc.constant("*l" as const),
+      fc.integer({ min: 1, max: 6 }),
+      fc.constantFrom({ until: "-" }, { until: "==" }, { until: "\r\n\r\n" }),
+      fc.constant("partial" as const)
+    )
+    fc.assert(
+      fc.property(
+        fc.array(alphabet, { maxLength: 80 }).map((cs) => Buffer.from(cs.join(""))),
+        fc.array(fc.nat(), { maxLength: 20 }),
+        fc.array(step, { minLength: 1, maxLength: 12 }),
+        (data, cuts, steps) => {
+          // "partial" legitimately depends on chunk boundaries: compare it by the bytes it consumes in total
+          const whole = run([data], steps.map((s) => (s === "partial" ? 1 : s)))
+          const pieces = run(split(data, cuts), steps.map((s) => (s === "partial" ? 1 : s)))
+          assert.deepStrictEqual(pieces, whole)
+        }
+      ),
+      { numRuns: 2000 }
+    )
+  })
+
+  it("never returns more than asked by a partial read, and loses no byte", () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ minLength: 1, maxLength: 10 }), { maxLength: 10 }), (chunks) => {
+        const buffer = new ReadBuffer()
+        for (const c of chunks) buffer.push(Buffer.from(c))
+        const got: Array<number> = []
+        while (buffer.length > 0) {
+          const part = buffer.takeUpTo(3)
+          assert.isAtMost(part.length, 3)
+          assert.isAbove(part.length, 0)
+          got.push(...part)
+        }
+        assert.deepStrictEqual(got, chunks.flatMap((c) => [...c]))
+      })
+    )
+  })
+})
