@@ -146,7 +146,7 @@ function onError(this: OwnedSocket, error: Error) {
   this[kOwner]!.error(error)
 }
 function onClose(this: OwnedSocket) {
-  this[kOwner]!.wake()
+  this[kOwner]!.closed()
 }
 function onIdle(this: OwnedSocket) {
   this[kOwner]!.idle()
@@ -157,6 +157,13 @@ const toMillis = (input: Duration.Input | undefined): number | undefined =>
 
 const family = (f: string | undefined): "IPv4" | "IPv6" => (f === "IPv6" ? "IPv6" : "IPv4")
 const noBytes = new Uint8Array(0)
+
+/** A send waiting for its bytes to reach the kernel. */
+interface WriteWaiter {
+  readonly seq: number
+  readonly resume: (effect: Effect.Effect<void, ConnectionError>) => void
+  timer: ReturnType<typeof setTimeout> | undefined
+}
 
 /** What the waiting reader asked for. */
 const PARTIAL = -1
@@ -246,6 +253,14 @@ class ConnectionImpl implements Connection {
       this.failure = fromNodeError(error, { host: this.socket.remoteAddress, port: this.socket.remotePort })
     }
     this.wake()
+  }
+
+  /** The socket is gone: wake the reader, and fail sends whose callbacks will never come. */
+  closed(): void {
+    this.wake()
+    if (this.writeWaiters.length > 0) {
+      this.failWriters(this.failure ?? withoutStack(() => new SocketClosed({ operation: "send" })))
+    }
   }
 
   idle(): void {
@@ -386,33 +401,36 @@ class ConnectionImpl implements Connection {
   }
 
   /**
-   * Writes issued and write callbacks received: a send that could not be
-   * flushed at once waits until its own callback (`written >= its number`).
+   * Writes issued and write callbacks received. Node completes writes in
+   * order, so a send that could not be flushed at once waits until the
+   * callback count reaches its own number. Several fibers may send at once.
    */
   private writesIssued = 0
   private writesDone = 0
-  private resumeWrite: ((effect: Effect.Effect<void, ConnectionError>) => void) | undefined = undefined
-  private waitingFor = 0
-  private writeTimer: ReturnType<typeof setTimeout> | undefined = undefined
+  private writeWaiters: Array<WriteWaiter> = []
+  /** The write callback, made on the first write (idle connections never need it). */
+  private written: ((error?: Error | null) => void) | undefined = undefined
 
   private write(data: string | Uint8Array): Effect.Effect<void, ConnectionError> {
     const socket = this.socket
     if (this.failure !== undefined) return Effect.fail(this.failure)
     if (this.closedByUs || socket.destroyed) return this.closedError("send")
     if (this.shutDown || !socket.writable) return this.closedError("send after shutdown")
-    this.writesIssued++
+    const seq = ++this.writesIssued
     socket.write(data, (this.written ??= this.onWritten.bind(this)))
     // handed to the kernel already: nothing to wait for
     if (socket.writableLength === 0) return Effect.void
-    if (this.resumeWrite !== undefined) {
-      return Effect.die(new Error("fiberloop: two fibers are sending on one connection at once"))
-    }
-    this.waitingFor = this.writesIssued
-    return this.waitWrite
+    return Effect.callback<void, ConnectionError>((resume) => {
+      const waiter: WriteWaiter = { seq, resume, timer: undefined }
+      if (this.writeMillis !== undefined) waiter.timer = setTimeout(() => this.writeTimeout(), this.writeMillis)
+      this.writeWaiters.push(waiter)
+      return Effect.sync(() => {
+        if (waiter.timer !== undefined) clearTimeout(waiter.timer)
+        const i = this.writeWaiters.indexOf(waiter)
+        if (i >= 0) this.writeWaiters.splice(i, 1)
+      })
+    })
   }
-
-  /** The write callback, made on the first write (idle connections never need it). */
-  private written: ((error?: Error | null) => void) | undefined = undefined
 
   private onWritten(error?: Error | null): void {
     this.writesDone++
@@ -423,19 +441,26 @@ class ConnectionImpl implements Connection {
         operation: "send"
       })
     }
-    const resume = this.resumeWrite
-    if (resume === undefined || (error == null && this.writesDone < this.waitingFor)) return
-    this.resumeWrite = undefined
-    if (this.writeTimer !== undefined) {
-      clearTimeout(this.writeTimer)
-      this.writeTimer = undefined
+    const waiters = this.writeWaiters
+    if (waiters.length === 0) return
+    if (error != null) return this.failWriters(this.failure ?? withoutStack(() => new SocketClosed({ operation: "send" })))
+    while (waiters.length > 0 && waiters[0]!.seq <= this.writesDone) {
+      const waiter = waiters.shift()!
+      if (waiter.timer !== undefined) clearTimeout(waiter.timer)
+      waiter.resume(Effect.void)
     }
-    if (error == null) return resume(Effect.void)
-    resume(this.failure !== undefined ? Effect.fail(this.failure) : this.closedError("send"))
+  }
+
+  private failWriters(error: ConnectionError): void {
+    const waiters = this.writeWaiters
+    this.writeWaiters = []
+    for (const waiter of waiters) {
+      if (waiter.timer !== undefined) clearTimeout(waiter.timer)
+      waiter.resume(Effect.fail(error))
+    }
   }
 
   private writeTimeout(): void {
-    this.writeTimer = undefined
     this.failure ??= withoutStack(() =>
       new ConnectionTimeout({
         phase: "write",
@@ -444,24 +469,8 @@ class ConnectionImpl implements Connection {
         port: this.socket.remotePort
       })
     )
-    const resume = this.resumeWrite
-    this.resumeWrite = undefined
     this.socket.destroy()
-    resume?.(Effect.fail(this.failure))
-  }
-
-  private get waitWrite(): Effect.Effect<void, ConnectionError> {
-    return Effect.callback<void, ConnectionError>((resume) => {
-      this.resumeWrite = resume
-      if (this.writeMillis !== undefined) this.writeTimer = setTimeout(() => this.writeTimeout(), this.writeMillis)
-      return Effect.sync(() => {
-        this.resumeWrite = undefined
-        if (this.writeTimer !== undefined) {
-          clearTimeout(this.writeTimer)
-          this.writeTimer = undefined
-        }
-      })
-    })
+    this.failWriters(this.failure)
   }
 
   get shutdown(): Effect.Effect<void, ConnectionError> {

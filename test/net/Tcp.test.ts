@@ -12,7 +12,7 @@ import * as Net from "node:net"
 import * as Tcp from "../../src/net/Tcp.ts"
 import { freePort, openFds, rawClient, readBytes, readToEnd, spawnProcess, TcpLive } from "./support.ts"
 
-const live = <A, E>(effect: Effect.Effect<A, E, any>, layer: Layer.Layer<Tcp.Tcp> = TcpLive) =>
+const live = <A, E>(effect: Effect.Effect<A, E, any>, layer: Layer.Layer<Tcp.Tcp, unknown> = TcpLive) =>
   effect.pipe(Effect.timeout("20 seconds"), Effect.provide(layer)) as Effect.Effect<A, unknown, any>
 
 /** Waits (bounded by the test's timeout) until `check` holds. */

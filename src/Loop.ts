@@ -1,0 +1,46 @@
+/**
+ * The default Layer graph and a `main` that runs a program on it.
+ *
+ * `Loop.layer` gives a program every network service fiberloop has, over the
+ * real network with the system resolver. Replace any part of it (a static
+ * `Dns`, another `Tcp`) with ordinary `Layer` composition.
+ *
+ * @since 0.1.0
+ */
+import * as NodeDns from "@effect/platform-node/NodeDns"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Dns from "effect/net/Dns"
+import * as Tcp from "./net/Tcp.ts"
+
+/**
+ * Every service a fiberloop program may need, on the real network.
+ *
+ * **Example** (Serving with the default services)
+ *
+ * ```ts
+ * Tcp.serve({ port: 7000, handler }).pipe(Effect.andThen(Effect.never), Effect.scoped, Effect.provide(Loop.layer))
+ * ```
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layer: Layer.Layer<Tcp.Tcp | Dns.Dns> = Tcp.layer.pipe(Layer.provideMerge(NodeDns.layer))
+
+/**
+ * Runs a program on `Loop.layer` as the process's main fiber: SIGINT and
+ * SIGTERM interrupt it, so every server drains and every socket closes before
+ * the process exits.
+ *
+ * **Example** (A program's entry point)
+ *
+ * ```ts
+ * Loop.run(Effect.scoped(Effect.andThen(Tcp.serve({ port: 7000, handler }), Effect.never)))
+ * ```
+ *
+ * @category running
+ * @since 0.1.0
+ */
+export const run = <A, E>(program: Effect.Effect<A, E, Tcp.Tcp | Dns.Dns>): void =>
+  NodeRuntime.runMain(Effect.provide(program, layer))
