@@ -4,3 +4,6 @@
  * @since 0.1.0
  */
 export * as Errors from "./Errors.ts"
+export * as Connection from "./Connection.ts"
+export * as ReadBuffer from "./ReadBuffer.ts"
+export * as Tcp from "./Tcp.ts"
