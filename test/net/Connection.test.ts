@@ -148,6 +148,23 @@ describe("Connection", () => {
         assert.strictEqual(error._tag, "ConnectionReset")
       })))
 
+    it.live("lets several fibers send on one connection, each send resolving after its own bytes", () =>
+      live(Effect.gen(function*() {
+        const { client, server } = yield* pair()
+        const block = (tag: string) => Buffer.alloc(256 * 1024, tag)
+        // four senders at once, each with more than the socket buffers hold, while the reader is not reading
+        const senders = yield* Effect.forEach(["a", "b", "c", "d"], (tag) => Effect.forkChild(client.send(block(tag))))
+        const received = yield* server.receiveBytes(4 * 256 * 1024)
+        yield* Fiber.joinAll(senders)
+        // writes are not interleaved: four runs of 256 KiB, one per sender
+        const runs = [0, 1, 2, 3].map((i) => String.fromCharCode(received[i * 256 * 1024]!))
+        assert.sameMembers(runs, ["a", "b", "c", "d"])
+        for (let i = 0; i < 4; i++) {
+          const run = received.subarray(i * 256 * 1024, (i + 1) * 256 * 1024)
+          assert.isTrue(run.every((byte) => byte === run[0]))
+        }
+      })))
+
     it.live("fails with SocketClosed after close, and close is idempotent", () =>
       live(Effect.gen(function*() {
         const { client } = yield* pair()

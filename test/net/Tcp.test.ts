@@ -225,6 +225,27 @@ describe("Tcp", () => {
         assert.strictEqual(server.stats().accepted, 2000)
       })))
 
+    it.live("survives running out of file descriptors and serves again once they free up", () =>
+      live(Effect.gen(function*() {
+        // a server process limited to 80 descriptors, flooded with 150 connections
+        const fixture = new URL("./fixtures/line-server.ts", import.meta.url).pathname
+        const server = yield* spawnProcess("bash", ["-c", `ulimit -n 80 && exec "${process.execPath}" "${fixture}"`])
+        const port = Number(yield* server.line)
+        const flood = Array.from({ length: 150 }, () => Net.connect({ host: "127.0.0.1", port }).on("error", () => {}))
+        yield* Effect.addFinalizer(() => Effect.sync(() => flood.forEach((s) => s.destroy())))
+        // past the limit, connections are accepted and closed by the runtime (libuv's reserve-fd trick)
+        yield* eventually(() => flood.filter((s) => s.destroyed).length > 0)
+        const stats = () => Effect.andThen(Effect.sync(() => server.stdin.write("\n")), server.line)
+        const during = JSON.parse(yield* stats())
+        assert.isBelow(during.accepted, 150)
+        assert.isAbove(during.accepted, 0)
+        for (const s of flood) s.destroy()
+        const peer = yield* Effect.retry(rawClient(port), { times: 50 })
+        peer.write("still serving\n")
+        assert.strictEqual(yield* readBytes(peer, 14), "still serving\n")
+        assert.isNull(server.child.exitCode)
+      })))
+
     it.live("runs as a layer for the layer's lifetime", () =>
       live(Effect.gen(function*() {
         const port = yield* freePort
