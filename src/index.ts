@@ -8,5 +8,6 @@
  * @since 0.1.0
  */
 export * as Loop from "./Loop.ts"
+export * as Stats from "./Stats.ts"
 export * from "./net/index.ts"
 export * from "./sync/index.ts"

@@ -26,6 +26,7 @@ import * as NetAddress from "effect/net/NetAddress"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Net from "node:net"
+import * as Stats from "../Stats.ts"
 import * as Connection from "./Connection.ts"
 import {
   AddressInUse,
@@ -217,6 +218,7 @@ export const makeServer: <E, R>(
   function*<E, R>(options: ServeOptions<E, R>) {
     const services = Context.omit(Scope.Scope)(yield* Effect.context<R>()) as Context.Context<R>
     const runFork = Effect.runForkWith(services)
+    const metrics = services as Context.Context<never>
     const maxConnections = options.maxConnections ?? Infinity
     const waitingRoom = options.backlog ?? 511
     const drainMillis = Duration.toMillis(Duration.fromInputUnsafe(options.drainTimeout ?? "5 seconds"))
@@ -232,6 +234,7 @@ export const makeServer: <E, R>(
     const report = (cause: Cause.Cause<E | ConnectionError>, conn: Connection.Connection): void => {
       if (isEndOfStream(cause)) return
       counts.failed++
+      Stats.handlerFailures.updateUnsafe(1, metrics)
       const remote = conn.remoteAddress
       const log = isNetworkCondition(cause)
         ? Effect.logDebug("fiberloop: connection ended by a network condition", cause)
@@ -255,12 +258,16 @@ export const makeServer: <E, R>(
       }
       const fiber = runFork(program)
       fibers.add(fiber)
+      Stats.connectionsActive.modifyUnsafe(1, metrics)
       fiber.addObserver((exit) => finished(fiber, conn, exit))
     }
 
     const finished = (fiber: Fiber.Fiber<unknown, E>, conn: Connection.Connection, exit: Exit.Exit<unknown, E>) => {
       fibers.delete(fiber)
       ;(conn as unknown as { closeUnsafe(): void }).closeUnsafe()
+      Stats.connectionsActive.modifyUnsafe(-1, metrics)
+      Stats.bytesRead.updateUnsafe(conn.bytesRead, metrics)
+      Stats.bytesWritten.updateUnsafe(conn.bytesWritten, metrics)
       if (exit._tag === "Failure") report(exit.cause, conn)
       while (accepting && waiting.length > 0 && fibers.size < maxConnections) {
         const next = waiting.shift()!
@@ -287,6 +294,7 @@ export const makeServer: <E, R>(
     server.on("connection", (socket: Net.Socket) => {
       if (!accepting) return void socket.destroy()
       counts.accepted++
+      Stats.connectionsAccepted.updateUnsafe(1, metrics)
       if (fibers.size < maxConnections) return start(socket)
       socket.on("error", ignoreError)
       if (waiting.length < waitingRoom) {
@@ -295,6 +303,7 @@ export const makeServer: <E, R>(
         return
       }
       counts.rejected++
+      Stats.connectionsRejected.updateUnsafe(1, metrics)
       socket.end()
       socket.destroySoon()
     })

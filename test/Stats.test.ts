@@ -1,0 +1,26 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Stats from "../src/Stats.ts"
+import * as Tcp from "../src/net/Tcp.ts"
+import { rawClient, readToEnd, TcpLive } from "./net/support.ts"
+
+describe("Stats", () => {
+  it.live("counts what servers do as Effect metrics", () =>
+    Effect.gen(function*() {
+      const before = yield* Stats.snapshot
+      let n = 0
+      const server = yield* Tcp.serve({
+        host: "127.0.0.1",
+        port: 0,
+        handler: (conn) => (++n === 1 ? Effect.die("boom") : conn.send("12345")),
+        onError: () => Effect.void
+      })
+      for (let i = 0; i < 3; i++) yield* readToEnd(yield* rawClient(server.address.port))
+      while (server.stats().active > 0 || server.stats().accepted < 3) yield* Effect.sleep(2)
+      const after = yield* Stats.snapshot
+      assert.strictEqual(after.accepted - before.accepted, 3)
+      assert.strictEqual(after.active - before.active, 0)
+      assert.strictEqual(after.failures - before.failures, 1)
+      assert.strictEqual(after.bytesWritten - before.bytesWritten, 10)
+    }).pipe(Effect.timeout("5 seconds"), Effect.provide(TcpLive)))
+})
