@@ -91,7 +91,8 @@ export class ReadBuffer {
   /** Everything up to the delimiter (dropped), if it is buffered. */
   takeUntil(delimiter: Uint8Array, maxLength: number): Take {
     const end = delimiter.length === 1 ? this.indexOfByte(delimiter[0]!) : this.indexOfSequence(delimiter)
-    if (end < 0) return this.length > maxLength + delimiter.length ? tooLong : undefined
+    // once max + delimiter bytes are here without the delimiter, the unit cannot fit
+    if (end < 0) return this.length >= maxLength + delimiter.length ? tooLong : undefined
     if (end > maxLength) return tooLong
     return this.take(end + delimiter.length).subarray(0, end)
   }

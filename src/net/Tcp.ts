@@ -178,7 +178,12 @@ const listen = (server: Net.Server, options: ServeOptions<any, any>) =>
   Effect.callback<void, AddressInUse | SocketError>((resume) => {
     const onError = (error: Error) => {
       server.off("listening", onListening)
-      resume(Effect.fail(fromNodeError(error, { host: options.host, port: options.port }) as AddressInUse))
+      const e = fromNodeError(error, { host: options.host, port: options.port })
+      resume(Effect.fail(
+        e._tag === "AddressInUse" || e._tag === "SocketError"
+          ? e
+          : new SocketError({ host: e.host, port: e.port, code: e.code, errno: e.errno, syscall: e.syscall, cause: error })
+      ))
     }
     const onListening = () => {
       server.off("error", onError)
