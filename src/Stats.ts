@@ -1,12 +1,16 @@
 /**
  * Counters and gauges of fiberloop's servers, as Effect Metrics.
  *
- * Servers update these as connections come and go, so any Effect metrics
- * exporter (OpenTelemetry, Prometheus) sees them; `snapshot` reads them as one
- * plain object. Each server also keeps its own counters (`server.stats()`).
+ * Servers count in plain fields on their hot paths (a metric update resolves
+ * the registry from the context each time: a few µs per connection), and
+ * their tallies are flushed into these metrics every second, when the server
+ * closes, and on `snapshot`, which is therefore exact. Any Effect metrics
+ * exporter (OpenTelemetry, Prometheus) sees them at most a second late. Each
+ * server also keeps its own counters (`server.stats()`).
  *
  * @since 0.1.0
  */
+import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 
@@ -75,6 +79,76 @@ export const bytesWritten = Metric.counter("fiberloop_bytes_written", {
   incremental: true
 })
 
+// =============================================================================
+// Tallies: what servers count between flushes
+// =============================================================================
+
+/**
+ * Counts not yet flushed into the metrics. A server owns one (`track`) and
+ * bumps its fields directly.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Tally {
+  accepted: number
+  /** Change in running handlers since the last flush. */
+  active: number
+  rejected: number
+  failures: number
+  bytesRead: number
+  bytesWritten: number
+}
+
+const live = new Map<Tally, Context.Context<never>>()
+let timer: ReturnType<typeof setInterval> | undefined
+
+const flushOne = (tally: Tally, context: Context.Context<never>): void => {
+  if (tally.accepted !== 0) connectionsAccepted.updateUnsafe(tally.accepted, context)
+  if (tally.active !== 0) connectionsActive.modifyUnsafe(tally.active, context)
+  if (tally.rejected !== 0) connectionsRejected.updateUnsafe(tally.rejected, context)
+  if (tally.failures !== 0) handlerFailures.updateUnsafe(tally.failures, context)
+  if (tally.bytesRead !== 0) bytesRead.updateUnsafe(tally.bytesRead, context)
+  if (tally.bytesWritten !== 0) bytesWritten.updateUnsafe(tally.bytesWritten, context)
+  tally.accepted = tally.active = tally.rejected = tally.failures = tally.bytesRead = tally.bytesWritten = 0
+}
+
+const flushAll = (): void => live.forEach((context, tally) => flushOne(tally, context))
+
+/**
+ * Starts a tally whose counts reach the metrics of `context` (the server's
+ * services) every second; `release` flushes it one last time and stops.
+ *
+ * **Example** (Counting in a server)
+ *
+ * ```ts
+ * const { tally, release } = Stats.track(services)
+ * tally.accepted++
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const track = (context: Context.Context<never>): { readonly tally: Tally; readonly release: () => void } => {
+  const tally: Tally = { accepted: 0, active: 0, rejected: 0, failures: 0, bytesRead: 0, bytesWritten: 0 }
+  live.set(tally, context)
+  if (timer === undefined) {
+    timer = setInterval(flushAll, 1000)
+    timer.unref()
+  }
+  return {
+    tally,
+    release: () => {
+      flushOne(tally, context)
+      live.delete(tally)
+      if (live.size === 0 && timer !== undefined) {
+        clearInterval(timer)
+        timer = undefined
+      }
+    }
+  }
+}
+
 /**
  * The metrics' current values.
  *
@@ -102,7 +176,7 @@ export interface Snapshot {
  * @category getters
  * @since 0.1.0
  */
-export const snapshot: Effect.Effect<Snapshot> = Effect.all({
+export const snapshot: Effect.Effect<Snapshot> = Effect.andThen(Effect.sync(flushAll), Effect.all({
   accepted: Metric.value(connectionsAccepted),
   active: Metric.value(connectionsActive),
   rejected: Metric.value(connectionsRejected),
@@ -118,4 +192,4 @@ export const snapshot: Effect.Effect<Snapshot> = Effect.all({
     bytesRead: s.bytesRead.count,
     bytesWritten: s.bytesWritten.count
   }))
-)
+))

@@ -156,7 +156,12 @@ const toMillis = (input: Duration.Input | undefined): number | undefined =>
   input === undefined ? undefined : Duration.toMillis(Duration.fromInputUnsafe(input))
 
 const family = (f: string | undefined): "IPv4" | "IPv6" => (f === "IPv6" ? "IPv6" : "IPv4")
-const noBytes = new Uint8Array(0)
+/**
+ * End of stream with nothing unread: the usual end of every conversation. One
+ * immutable value serves every connection (building a Schema error per
+ * connection costs more than a twentieth of a raw connection's whole life).
+ */
+const endOfStream = withoutStack(() => new ConnectionClosed({ partial: new Uint8Array(0) }))
 
 /** A send waiting for its bytes to reach the kernel. */
 interface WriteWaiter {
@@ -357,13 +362,8 @@ class ConnectionImpl implements Connection {
     if (this.failure !== undefined) return Effect.fail(this.failure)
     if (this.eof) {
       const partial = this.buffer.takeAll()
-      return Effect.fail(withoutStack(() =>
-        new ConnectionClosed({
-          partial: partial.length === 0 ? noBytes : partial,
-          host: this.socket.remoteAddress,
-          port: this.socket.remotePort
-        })
-      ))
+      // the normal end of a conversation: no address (that would cost a getpeername syscall per connection)
+      return Effect.fail(partial.length === 0 ? endOfStream : withoutStack(() => new ConnectionClosed({ partial })))
     }
     return undefined
   }

@@ -24,6 +24,7 @@ import * as Layer from "effect/Layer"
 import * as Dns from "effect/net/Dns"
 import * as NetAddress from "effect/net/NetAddress"
 import * as Option from "effect/Option"
+import * as References from "effect/References"
 import * as Scope from "effect/Scope"
 import * as Net from "node:net"
 import * as Stats from "../Stats.ts"
@@ -221,9 +222,13 @@ export const makeServer: <E, R>(
   options: ServeOptions<E, R>
 ) => Effect.Effect<Server, AddressInUse | SocketError, R | Scope.Scope> = Effect.fn("Tcp.serve")(
   function*<E, R>(options: ServeOptions<E, R>) {
-    const services = Context.omit(Scope.Scope)(yield* Effect.context<R>()) as Context.Context<R>
+    // handler fibers get the caller's services, without its scope and without the stack frame of this
+    // span (which would annotate every connection's end of stream with a new Map)
+    const services = Context.omit(Scope.Scope, References.CurrentStackFrame)(
+      yield* Effect.context<R>()
+    ) as Context.Context<R>
     const runFork = Effect.runForkWith(services)
-    const metrics = services as Context.Context<never>
+    const { tally, release } = Stats.track(services as Context.Context<never>)
     const maxConnections = options.maxConnections ?? Infinity
     const waitingRoom = options.backlog ?? 511
     const drainMillis = Duration.toMillis(Duration.fromInputUnsafe(options.drainTimeout ?? "5 seconds"))
@@ -239,7 +244,7 @@ export const makeServer: <E, R>(
     const report = (cause: Cause.Cause<E | ConnectionError>, conn: Connection.Connection): void => {
       if (isEndOfStream(cause)) return
       counts.failed++
-      Stats.handlerFailures.updateUnsafe(1, metrics)
+      tally.failures++
       const remote = conn.remoteAddress
       const log = isNetworkCondition(cause)
         ? Effect.logDebug("fiberloop: connection ended by a network condition", cause)
@@ -263,16 +268,16 @@ export const makeServer: <E, R>(
       }
       const fiber = runFork(program)
       fibers.add(fiber)
-      Stats.connectionsActive.modifyUnsafe(1, metrics)
+      tally.active++
       fiber.addObserver((exit) => finished(fiber, conn, exit))
     }
 
     const finished = (fiber: Fiber.Fiber<unknown, E>, conn: Connection.Connection, exit: Exit.Exit<unknown, E>) => {
       fibers.delete(fiber)
       ;(conn as unknown as { closeUnsafe(): void }).closeUnsafe()
-      Stats.connectionsActive.modifyUnsafe(-1, metrics)
-      Stats.bytesRead.updateUnsafe(conn.bytesRead, metrics)
-      Stats.bytesWritten.updateUnsafe(conn.bytesWritten, metrics)
+      tally.active--
+      tally.bytesRead += conn.bytesRead
+      tally.bytesWritten += conn.bytesWritten
       if (exit._tag === "Failure") report(exit.cause, conn)
       while (accepting && waiting.length > 0 && fibers.size < maxConnections) {
         const next = waiting.shift()!
@@ -293,13 +298,14 @@ export const makeServer: <E, R>(
           yield* Deferred.await(drained).pipe(Effect.timeoutOrElse({ duration: drainMillis, orElse: () => Effect.void }))
         }
         if (fibers.size > 0) yield* Fiber.interruptAll([...fibers])
+        release()
       })
     )
 
     server.on("connection", (socket: Net.Socket) => {
       if (!accepting) return void socket.destroy()
       counts.accepted++
-      Stats.connectionsAccepted.updateUnsafe(1, metrics)
+      tally.accepted++
       if (fibers.size < maxConnections) return start(socket)
       socket.on("error", ignoreError)
       if (waiting.length < waitingRoom) {
@@ -308,7 +314,7 @@ export const makeServer: <E, R>(
         return
       }
       counts.rejected++
-      Stats.connectionsRejected.updateUnsafe(1, metrics)
+      tally.rejected++
       socket.end()
       socket.destroySoon()
     })
