@@ -343,3 +343,52 @@ export const fromNodeError = (
     if (closedCodes.has(code)) return new SocketClosed({ ...fields, operation: context?.operation ?? e.syscall ?? "io" })
     return new SocketError(fields)
   })
+
+// =============================================================================
+// Datagram conditions
+// =============================================================================
+
+/**
+ * A datagram is larger than the socket may send: above `maxSize`, which is the
+ * protocol limit (65507 bytes for IPv4, 65527 for IPv6) or a smaller limit the
+ * socket was opened with, or Node reported `EMSGSIZE`. Nothing was sent.
+ *
+ * **Example** (Splitting what does not fit)
+ *
+ * ```ts
+ * socket.sendTo(payload, "127.0.0.1", 9000).pipe(
+ *   Effect.catchTag("MessageTooLarge", (e) => Effect.log(`${e.size} > ${e.maxSize}`))
+ * )
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class MessageTooLarge extends Schema.TaggedError<MessageTooLarge>()("MessageTooLarge", {
+  ...where,
+  /** The size of the refused datagram, in bytes. */
+  size: Schema.Number,
+  /** The largest datagram the socket may send, in bytes; absent when only the kernel's `EMSGSIZE` said so. */
+  maxSize: Schema.optional(Schema.Number)
+}) {
+  override get message(): string {
+    return `datagram of ${this.size} bytes too large${this.maxSize === undefined ? "" : ` (max ${this.maxSize})`}${
+      at(this)
+    }`
+  }
+}
+
+/**
+ * Every condition a datagram (UDP) operation can fail with. A connected UDP
+ * socket reports an ICMP port unreachable as `ConnectionRefused`.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export type DatagramError =
+  | ConnectionRefused
+  | SocketClosed
+  | DnsError
+  | AddressInUse
+  | MessageTooLarge
+  | SocketError
