@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Dns from "effect/net/Dns"
 import * as Tcp from "./net/Tcp.ts"
+import * as Udp from "./net/Udp.ts"
 
 /**
  * Every service a fiberloop program may need, on the real network.
@@ -26,7 +27,9 @@ import * as Tcp from "./net/Tcp.ts"
  * @category layers
  * @since 0.1.0
  */
-export const layer: Layer.Layer<Tcp.Tcp | Dns.Dns> = Tcp.layer.pipe(Layer.provideMerge(NodeDns.layer))
+export const layer: Layer.Layer<Tcp.Tcp | Udp.Udp | Dns.Dns> = Layer.mergeAll(Tcp.layer, Udp.layer).pipe(
+  Layer.provideMerge(NodeDns.layer)
+)
 
 /**
  * Runs a program on `Loop.layer` as the process's main fiber: SIGINT and
@@ -42,5 +45,5 @@ export const layer: Layer.Layer<Tcp.Tcp | Dns.Dns> = Tcp.layer.pipe(Layer.provid
  * @category running
  * @since 0.1.0
  */
-export const run = <A, E>(program: Effect.Effect<A, E, Tcp.Tcp | Dns.Dns>): void =>
+export const run = <A, E>(program: Effect.Effect<A, E, Tcp.Tcp | Udp.Udp | Dns.Dns>): void =>
   NodeRuntime.runMain(Effect.provide(program, layer))
