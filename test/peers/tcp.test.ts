@@ -1,17 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { execFileSync } from "node:child_process"
 import * as Tcp from "../../src/net/Tcp.ts"
 import { freePort, spawnProcess, TcpLive } from "../net/support.ts"
-
-/** Fails (never skips) when a peer tool is missing: .ci/run installs them. */
-const requireTool = (tool: string) => {
-  try {
-    execFileSync("sh", ["-c", `command -v ${tool}`])
-  } catch {
-    throw new Error(`${tool} is not installed: run .ci/run, or apt-get install netcat-openbsd socat`)
-  }
-}
+import { requireTool } from "./support.ts"
 
 const live = <A, E>(effect: Effect.Effect<A, E, any>) =>
   effect.pipe(Effect.timeout("15 seconds"), Effect.provide(TcpLive)) as Effect.Effect<A, unknown, any>
