@@ -30,6 +30,7 @@ import {
   withoutStack
 } from "./Errors.ts"
 import { type Pattern, ReadBuffer, type Take, tooLong } from "./ReadBuffer.ts"
+import * as Tls from "./Tls.ts"
 
 export type { Pattern } from "./ReadBuffer.ts"
 
@@ -125,6 +126,17 @@ export interface Connection {
   readonly sink: Sink.Sink<void, Uint8Array | string, never, ConnectionError>
   /** The underlying Node socket, for what this interface does not cover. */
   readonly socket: Net.Socket
+  /**
+   * Turns this connection into a TLS one (STARTTLS, Copas `dohandshake`): runs
+   * the server or client side of a handshake over the socket, then every read
+   * pattern and `send` go through TLS. Bytes received but not read yet (the
+   * peer's ClientHello may have come with its STARTTLS command) feed the
+   * handshake. Fails with `TlsError` (the connection is then closed), or
+   * `ConnectionClosed` when the peer hangs up first.
+   */
+  upgradeTls(options: Tls.UpgradeOptions): Effect.Effect<void, ConnectionError>
+  /** What the TLS handshake negotiated; `undefined` on a plain connection. */
+  readonly tls: Tls.Info | undefined
 }
 
 // =============================================================================
@@ -509,6 +521,36 @@ class ConnectionImpl implements Connection {
     return Effect.fail(withoutStack(() =>
       new SocketClosed({ operation, host: this.socket.remoteAddress, port: this.socket.remotePort })
     ))
+  }
+
+  // ---------------------------------------------------------------------------
+  // TLS
+
+  upgradeTls(options: Tls.UpgradeOptions): Effect.Effect<void, ConnectionError> {
+    return Effect.suspend(() => {
+      if (this.failure !== undefined) return Effect.fail(this.failure)
+      if (this.closedByUs || this.socket.destroyed || this.eof) return this.closedError("upgradeTls")
+      if (this.resumeRead !== undefined) {
+        return Effect.die(new Error("fiberloop: upgradeTls while another fiber is reading the connection"))
+      }
+      const { socket, unread } = this.detach()
+      if (unread.length > 0) socket.unshift(unread)
+      return Tls.handshake(socket, options, (secure) => this.attach(secure)).pipe(
+        Effect.onError((cause) =>
+          Effect.sync(() => {
+            const error = Cause.findErrorOption(cause)
+            this.failure = error._tag === "Some" ? error.value : withoutStack(() =>
+              new SocketClosed({ operation: "upgradeTls", host: socket.remoteAddress, port: socket.remotePort })
+            )
+          })
+        ),
+        Effect.asVoid
+      )
+    })
+  }
+
+  get tls(): Tls.Info | undefined {
+    return Tls.infoOf(this.socket)
   }
 
   // ---------------------------------------------------------------------------

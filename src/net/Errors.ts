@@ -240,6 +240,7 @@ export type ConnectionError =
   | AddressInUse
   | LineTooLong
   | SocketError
+  | TlsError
 
 // =============================================================================
 // Classifier
@@ -392,3 +393,64 @@ export type DatagramError =
   | AddressInUse
   | MessageTooLarge
   | SocketError
+
+// =============================================================================
+// TLS conditions
+// =============================================================================
+
+const tlsReasons = {
+  CertificateVerify: "certificate verification failed",
+  Handshake: "handshake failed",
+  Protocol: "protocol error",
+  Timeout: "handshake timed out",
+  Configuration: "cannot load credentials"
+} as const
+
+/**
+ * A TLS handshake (or loading TLS credentials) failed. `reason` says how:
+ *
+ * - `CertificateVerify`: a certificate was refused, by us or by the peer
+ *   (`code`: `DEPTH_ZERO_SELF_SIGNED_CERT`, `CERT_HAS_EXPIRED`,
+ *   `ERR_TLS_CERT_ALTNAME_INVALID`, `UNABLE_TO_VERIFY_LEAF_SIGNATURE`,
+ *   `ERR_SSL_TLSV1_ALERT_UNKNOWN_CA`, …).
+ * - `Protocol`: the peer does not speak an acceptable TLS (`ERR_SSL_WRONG_VERSION_NUMBER`,
+ *   `ERR_SSL_HTTP_REQUEST`, no common version or ALPN protocol).
+ * - `Handshake`: any other handshake failure (no shared cipher, a reset in
+ *   the middle of the handshake, a `handshake_failure` alert).
+ * - `Timeout`: the handshake did not finish within `handshakeTimeout`
+ *   (`timeoutMillis`).
+ * - `Configuration`: keys, certificates or CAs could not be read or parsed.
+ *
+ * Handshake failures are expected (scanners, clients with stale CAs), so they
+ * are built without a stack trace.
+ *
+ * **Example** (Telling an untrusted server from a dead one)
+ *
+ * ```ts
+ * Tcp.connect({ host: "example.com", port: 443, tls: {} }).pipe(
+ *   Effect.catchTag("TlsError", (e) =>
+ *     e.reason === "CertificateVerify" ? Effect.log(`untrusted: ${e.code}`) : Effect.fail(e))
+ * )
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class TlsError extends Schema.TaggedError<TlsError>()("TlsError", {
+  ...where,
+  /** How the handshake failed. */
+  reason: Schema.Literals(["CertificateVerify", "Handshake", "Protocol", "Timeout", "Configuration"]),
+  /** The server name requested or verified, when there was one. */
+  servername: Schema.optional(Schema.String),
+  /** OpenSSL's or Node's description of the failure. */
+  detail: Schema.optional(Schema.String),
+  /** For `Timeout`: the handshake timeout that elapsed, in milliseconds. */
+  timeoutMillis: Schema.optional(Schema.Number)
+}) {
+  override get message(): string {
+    const what = [this.code, this.detail].filter((x) => x !== undefined).join(": ")
+    const code = what === "" ? "" : ` (${what})`
+    const after = this.timeoutMillis === undefined ? "" : ` after ${this.timeoutMillis} ms`
+    return `TLS ${tlsReasons[this.reason]}${after}${code}${at(this)}`
+  }
+}

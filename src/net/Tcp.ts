@@ -36,8 +36,10 @@ import {
   DnsError,
   fromNodeError,
   SocketError,
+  type TlsError,
   withoutStack
 } from "./Errors.ts"
+import * as Tls from "./Tls.ts"
 
 // =============================================================================
 // Models
@@ -68,6 +70,15 @@ export interface ServeOptions<E, R> extends Connection.Options {
   readonly onError?:
     | ((cause: Cause.Cause<E | ConnectionError>, connection: Connection.Connection) => Effect.Effect<void>)
     | undefined
+  /**
+   * Serve TLS: every connection's handshake runs in its own fiber (counted in
+   * `maxConnections`) before the handler; a failed one is reported like a
+   * handler failure and never reaches the handler. A `Tls.ServerContext` can
+   * be reloaded while serving.
+   */
+  readonly tls?: Tls.ServerOptions | Tls.ServerContext | undefined
+  /** Bounds each TLS handshake; it then fails with `TlsError { reason: "Timeout" }`. Default 10 seconds. */
+  readonly handshakeTimeout?: Duration.Input | undefined
 }
 
 /**
@@ -102,6 +113,8 @@ export interface Server {
   readonly address: Connection.Address
   /** A snapshot of the counters. */
   readonly stats: () => ServerStats
+  /** The TLS context when serving TLS: `server.tls?.reload(options)` swaps certificates for new handshakes. */
+  readonly tls: Tls.ServerContext | undefined
 }
 
 /**
@@ -126,6 +139,12 @@ export interface ConnectOptions extends Connection.Options {
   readonly attemptDelay?: Duration.Input | undefined
   /** Disable Nagle's algorithm. Default true. */
   readonly noDelay?: boolean | undefined
+  /**
+   * Connect with TLS: after the TCP connect (not bounded by `timeout`), a
+   * verified handshake (bounded by `handshakeTimeout`, default 10 s). The
+   * server's certificate must match `servername`, else `host`.
+   */
+  readonly tls?: Tls.ClientOptions | Tls.ClientContext | undefined
 }
 
 // =============================================================================
@@ -142,7 +161,7 @@ export interface ConnectOptions extends Connection.Options {
 export class Tcp extends Context.Service<Tcp, {
   readonly serve: <E, R>(
     options: ServeOptions<E, R>
-  ) => Effect.Effect<Server, AddressInUse | SocketError, R | Scope.Scope>
+  ) => Effect.Effect<Server, AddressInUse | SocketError | TlsError, R | Scope.Scope>
   readonly connect: (
     options: ConnectOptions
   ) => Effect.Effect<Connection.Connection, ConnectionError, Scope.Scope>
@@ -166,7 +185,7 @@ const isEndOfStream = (cause: Cause.Cause<unknown>): boolean => {
     !Cause.hasDies(cause)
 }
 
-const networkConditions = new Set(["ConnectionReset", "ConnectionTimeout", "LineTooLong", "SocketClosed"])
+const networkConditions = new Set(["ConnectionReset", "ConnectionTimeout", "LineTooLong", "SocketClosed", "TlsError"])
 
 /** Whether a handler ended because of the network rather than a bug: logged at debug level. */
 const isNetworkCondition = (cause: Cause.Cause<unknown>): boolean => {
@@ -220,7 +239,7 @@ const listen = (server: Net.Server, options: ServeOptions<any, any>) =>
  */
 export const makeServer: <E, R>(
   options: ServeOptions<E, R>
-) => Effect.Effect<Server, AddressInUse | SocketError, R | Scope.Scope> = Effect.fn("Tcp.serve")(
+) => Effect.Effect<Server, AddressInUse | SocketError | TlsError, R | Scope.Scope> = Effect.fn("Tcp.serve")(
   function*<E, R>(options: ServeOptions<E, R>) {
     // handler fibers get the caller's services, without its scope and without the stack frame of this
     // span (which would annotate every connection's end of stream with a new Map)
@@ -239,6 +258,16 @@ export const makeServer: <E, R>(
     const counts = { accepted: 0, rejected: 0, failed: 0, acceptErrors: 0 }
     let accepting = true
     let drained: Deferred.Deferred<void> | undefined
+    const tls = options.tls === undefined || Tls.isServerContext(options.tls)
+      ? options.tls
+      : yield* Tls.makeServerContext(options.tls)
+    const upgrade: Tls.UpgradeOptions | undefined = tls === undefined ? undefined : {
+      server: tls,
+      ...(options.handshakeTimeout !== undefined && { handshakeTimeout: options.handshakeTimeout })
+    }
+    /** The TLS handshake, in the connection's fiber, then the handler. */
+    const secured = (conn: Connection.Connection, upgrade: Tls.UpgradeOptions) =>
+      Effect.flatMap(conn.upgradeTls(upgrade), () => handler(conn)) as Effect.Effect<unknown, E, R>
 
     /** Logs and counts a handler's failure; runs outside the connection's fiber, which has ended. */
     const report = (cause: Cause.Cause<E | ConnectionError>, conn: Connection.Connection): void => {
@@ -262,7 +291,7 @@ export const makeServer: <E, R>(
       const conn = Connection.makeUnsafe(socket, options)
       let program: Effect.Effect<unknown, E, R>
       try {
-        program = handler(conn)
+        program = upgrade === undefined ? handler(conn) : secured(conn, upgrade)
       } catch (defect) {
         program = Effect.die(defect)
       }
@@ -327,7 +356,8 @@ export const makeServer: <E, R>(
     const address = addressOf(server)
     return {
       address,
-      stats: () => ({ ...counts, active: fibers.size, waiting: waiting.length })
+      stats: () => ({ ...counts, active: fibers.size, waiting: waiting.length }),
+      tls
     } satisfies Server
   }
 )
@@ -413,7 +443,9 @@ const connectWith = (dns: Dns.Dns["Service"]) =>
       )
       return Effect.tap(restore(bounded), (socket) => Effect.addFinalizer(() => Effect.sync(() => socket.destroy())))
     })
-    return yield* Connection.make(socket, options)
+    const conn = yield* Connection.make(socket, options)
+    if (options.tls !== undefined) yield* conn.upgradeTls({ client: options.tls, host: options.host })
+    return conn
   })
 
 // =============================================================================
@@ -451,7 +483,7 @@ export const layer: Layer.Layer<Tcp, never, Dns.Dns> = Layer.effect(Tcp, Effect.
  */
 export const serve = <E, R>(
   options: ServeOptions<E, R>
-): Effect.Effect<Server, AddressInUse | SocketError, R | Scope.Scope | Tcp> =>
+): Effect.Effect<Server, AddressInUse | SocketError | TlsError, R | Scope.Scope | Tcp> =>
   Effect.flatMap(Effect.service(Tcp), (tcp) => tcp.serve(options))
 
 /**
@@ -491,4 +523,5 @@ export const connect = (
  */
 export const layerServer = <E, R>(
   options: ServeOptions<E, R>
-): Layer.Layer<never, AddressInUse | SocketError, Exclude<R, Scope.Scope> | Tcp> => Layer.effectDiscard(serve(options))
+): Layer.Layer<never, AddressInUse | SocketError | TlsError, Exclude<R, Scope.Scope> | Tcp> =>
+  Layer.effectDiscard(serve(options))

@@ -1,0 +1,146 @@
+/**
+ * fiberloop TLS echo (`Tcp.serve({ tls })`) vs a raw `node:tls` echo server,
+ * A/B interleaved. Each measurement starts a fresh server process
+ * (bench/tls-server.ts) with a core to itself; the load comes from raw
+ * `node:tls` clients in this process, the same for both. The certificate (EC
+ * P-256, signed by a throwaway CA, verified by the clients) is made with the
+ * `openssl` CLI into a temporary directory removed at exit. Loopback only.
+ */
+import { execFileSync, spawn } from "node:child_process"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { createInterface } from "node:readline"
+import * as NodeTls from "node:tls"
+import { compare } from "./harness.ts"
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 2)
+const WARMUP_MILLIS = 300
+const serverScript = new URL("./tls-server.ts", import.meta.url).pathname
+
+// =============================================================================
+// Certificates
+// =============================================================================
+
+const dir = mkdtempSync(join(tmpdir(), "fiberloop-tls-bench-"))
+process.on("exit", () => rmSync(dir, { recursive: true, force: true }))
+const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+const openssl = (args: Array<string>) => execFileSync("openssl", args, { cwd: dir, stdio: "ignore" })
+openssl(["req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "1", "-subj", "/CN=bench CA"])
+openssl(["req", ...ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"])
+writeFileSync(join(dir, "server.ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+openssl([
+  "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-set_serial", "1", "-days", "1",
+  "-extfile", "server.ext", "-out", "server.crt"
+])
+const keyFile = join(dir, "server.key")
+const certFile = join(dir, "server.crt")
+/** One client context for every load connection: the CA is parsed once. */
+const clientContext = NodeTls.createSecureContext({ ca: readFileSync(join(dir, "ca.crt")) })
+
+// =============================================================================
+// Servers and clients
+// =============================================================================
+
+type Kind = "fiberloop" | "raw"
+
+const withServer = async <A>(kind: Kind, body: (port: number) => Promise<A>): Promise<A> => {
+  const child = spawn(process.execPath, ["--expose-gc", serverScript, kind, keyFile, certFile], {
+    stdio: ["pipe", "pipe", "inherit"]
+  })
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      createInterface({ input: child.stdout }).once("line", (line) => resolve(JSON.parse(line).port))
+      child.once("error", reject)
+      child.once("exit", (code) => reject(new Error(`tls-server exited with ${code}`)))
+    })
+    return await body(port)
+  } finally {
+    child.kill()
+  }
+}
+
+const connectTo = (port: number): Promise<NodeTls.TLSSocket> =>
+  new Promise((resolve, reject) => {
+    const socket = NodeTls.connect({ host: "127.0.0.1", port, secureContext: clientContext })
+    socket.setNoDelay(true)
+    socket.once("secureConnect", () => resolve(socket))
+    socket.once("error", reject)
+  })
+
+/** 16 loops of connect, handshake, one-byte echo, close; handshakes/s. */
+const handshakes = (kind: Kind) =>
+  withServer(kind, async (port) => {
+    const run = async (millis: number) => {
+      let count = 0
+      const deadline = performance.now() + millis
+      const start = performance.now()
+      const loop = async () => {
+        while (performance.now() < deadline) {
+          const socket = await connectTo(port)
+          await new Promise<void>((done) => {
+            socket.once("data", () => socket.end())
+            socket.once("close", () => done())
+            socket.on("error", () => {})
+            socket.write("x")
+          })
+          count++
+        }
+      }
+      await Promise.all(Array.from({ length: 16 }, loop))
+      return count / ((performance.now() - start) / 1000)
+    }
+    await run(WARMUP_MILLIS)
+    return run(SECONDS * 1000)
+  })
+
+/** 64 TLS connections, each sending 64 bytes and waiting for them back; round trips/s. */
+const pingpong = (kind: Kind) =>
+  withServer(kind, async (port) => {
+    const message = Buffer.alloc(64, 120)
+    const sockets = await Promise.all(Array.from({ length: 64 }, () => connectTo(port)))
+    const run = (millis: number) =>
+      new Promise<number>((resolve) => {
+        let trips = 0
+        let running = true
+        let pending = sockets.length
+        const start = performance.now()
+        for (const socket of sockets) {
+          let got = 0
+          socket.removeAllListeners("data")
+          socket.on("data", (chunk: Buffer) => {
+            got += chunk.length
+            if (got < 64) return
+            got -= 64
+            trips++
+            if (running) socket.write(message)
+            else if (--pending === 0) resolve(trips / ((performance.now() - start) / 1000))
+          })
+          socket.write(message)
+        }
+        setTimeout(() => (running = false), millis)
+      })
+    await run(WARMUP_MILLIS)
+    const rate = await run(SECONDS * 1000)
+    for (const socket of sockets) socket.destroy()
+    return rate
+  })
+
+await compare("TLS echo", "raw node:tls", [
+  {
+    name: "TLS handshakes/s (16 loops: connect, handshake, 1 B echo, close)",
+    unit: "/s",
+    higherIsBetter: true,
+    target: 0.85,
+    subject: () => handshakes("fiberloop"),
+    baseline: () => handshakes("raw")
+  },
+  {
+    name: "TLS pingpong round trips/s (64 conns, 64 B)",
+    unit: "/s",
+    higherIsBetter: true,
+    target: 0.85,
+    subject: () => pingpong("fiberloop"),
+    baseline: () => pingpong("raw")
+  }
+], { rounds: Number(process.env.BENCH_ROUNDS ?? 3), warmup: false })

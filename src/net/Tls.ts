@@ -1,0 +1,972 @@
+/**
+ * TLS for fiberloop connections: credentials, server and client handshakes,
+ * STARTTLS, and the classifier from Node's TLS errors to `TlsError`.
+ *
+ * Keys, certificates and CAs are `Redacted` PEM strings or `{ file }` paths,
+ * loaded once into a Node `SecureContext`. A server context is reloadable:
+ * every handshake reads the current credentials when it starts, so
+ * `context.reload(options)` takes effect for new connections without a
+ * restart, and connections already established keep theirs. Handshakes run
+ * over an already connected plain socket (`tls.TLSSocket` on the server side,
+ * `tls.connect({ socket })` on the client side) inside the calling fiber: they
+ * are bounded by a handshake timeout, interruptible (the socket is destroyed),
+ * and fail with a typed `TlsError` whose `reason` is `CertificateVerify`,
+ * `Handshake`, `Protocol` or `Timeout` (`Configuration` when credentials
+ * cannot be loaded). Clients verify the server by default; switching that off
+ * takes an explicit `rejectUnauthorized: false` and is logged once per process.
+ *
+ * @since 0.1.0
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import { readFile } from "node:fs/promises"
+import type * as Net from "node:net"
+import { isIP } from "node:net"
+import * as NodeTls from "node:tls"
+import { ConnectionClosed, TlsError, withoutStack } from "./Errors.ts"
+
+// =============================================================================
+// Models
+// =============================================================================
+
+/**
+ * PEM text: a `Redacted` string, or a file to read it from.
+ *
+ * **Example** (Both forms)
+ *
+ * ```ts
+ * const key: Tls.Pem = Redacted.make(process.env.TLS_KEY!)
+ * const cert: Tls.Pem = { file: "/etc/ssl/example.com.crt" }
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Pem = Redacted.Redacted<string> | { readonly file: string }
+
+/**
+ * A private key and its certificate chain.
+ *
+ * **Example** (Credentials from files)
+ *
+ * ```ts
+ * const credentials: Tls.Credentials = { key: { file: "key.pem" }, cert: { file: "fullchain.pem" } }
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Credentials {
+  /** Private key, PEM. */
+  readonly key: Pem
+  /** Certificate, PEM (leaf first, then intermediates). */
+  readonly cert: Pem
+  /** Passphrase of an encrypted key. */
+  readonly passphrase?: Redacted.Redacted<string> | undefined
+}
+
+/**
+ * Options shared by servers and clients.
+ *
+ * **Example** (TLS 1.3 only, HTTP/2 preferred)
+ *
+ * ```ts
+ * const common: Tls.CommonOptions = { minVersion: "TLSv1.3", alpn: ["h2", "http/1.1"] }
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface CommonOptions {
+  /**
+   * Trusted CAs, PEM. Given, they replace the system's roots (a client trusts
+   * only these; a server verifies client certificates against them).
+   */
+  readonly ca?: Pem | ReadonlyArray<Pem> | undefined
+  /** ALPN protocols in order of preference, e.g. `["h2", "http/1.1"]`. */
+  readonly alpn?: ReadonlyArray<string> | undefined
+  /** Lowest protocol version accepted. Default `"TLSv1.2"`. */
+  readonly minVersion?: NodeTls.SecureVersion | undefined
+  /** Highest protocol version accepted. Default: the newest Node supports. */
+  readonly maxVersion?: NodeTls.SecureVersion | undefined
+  /** OpenSSL cipher list (TLS 1.2 and below). Default: Node's. */
+  readonly ciphers?: string | undefined
+}
+
+/**
+ * Options of a TLS server: its credentials, more credentials by server name
+ * (SNI), and optional client certificate checks.
+ *
+ * **Example** (Two names on one port)
+ *
+ * ```ts
+ * const tls: Tls.ServerOptions = {
+ *   key: { file: "example.com.key" },
+ *   cert: { file: "example.com.crt" },
+ *   sni: { "*.example.org": { key: { file: "example.org.key" }, cert: { file: "example.org.crt" } } },
+ *   alpn: ["http/1.1"]
+ * }
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ServerOptions extends CommonOptions, Credentials {
+  /**
+   * Credentials by server name, picked from the client's SNI. Keys are host
+   * names (case-insensitive) or `*.domain` wildcards (one label). A name
+   * without an entry gets the default `key`/`cert`.
+   */
+  readonly sni?: Readonly<Record<string, Credentials>> | undefined
+  /** Ask clients for a certificate, verified against `ca`. Default false. */
+  readonly requestCert?: boolean | undefined
+  /** With `requestCert`, refuse clients without a valid certificate. Default true. */
+  readonly rejectUnauthorized?: boolean | undefined
+}
+
+/**
+ * Options of a TLS client.
+ *
+ * **Example** (Trusting a private CA)
+ *
+ * ```ts
+ * Tcp.connect({ host: "db.internal", port: 5433, tls: { ca: { file: "internal-ca.pem" }, alpn: ["postgresql"] } })
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ClientOptions extends CommonOptions {
+  /**
+   * Server name sent as SNI and verified against the certificate. Default: the
+   * host connected to (an IP address is verified against the certificate's IP
+   * SANs and sent as no SNI).
+   */
+  readonly servername?: string | undefined
+  /** Client certificate key, PEM (mutual TLS). */
+  readonly key?: Pem | undefined
+  /** Client certificate, PEM (mutual TLS). */
+  readonly cert?: Pem | undefined
+  /** Passphrase of an encrypted `key`. */
+  readonly passphrase?: Redacted.Redacted<string> | undefined
+  /**
+   * Verify the server's certificate and name. Default true. `false` accepts
+   * any certificate (and is logged once per process as a warning).
+   */
+  readonly rejectUnauthorized?: boolean | undefined
+  /** Bounds the handshake. Default 10 seconds. */
+  readonly handshakeTimeout?: Duration.Input | undefined
+}
+
+/**
+ * What `Connection.upgradeTls` (STARTTLS) does: take the server or the client
+ * side of a handshake over the connection's socket.
+ *
+ * **Example** (Both sides of STARTTLS)
+ *
+ * ```ts
+ * server.upgradeTls({ server: serverContext })
+ * client.upgradeTls({ client: { servername: "mail.example.com" } })
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type UpgradeOptions =
+  | {
+    /** Credentials, or a (reloadable) context made by `makeServerContext`. */
+    readonly server: ServerOptions | ServerContext
+    /** Bounds the handshake. Default 10 seconds. */
+    readonly handshakeTimeout?: Duration.Input | undefined
+  }
+  | {
+    /** Client options, or a context made by `makeClientContext`. */
+    readonly client: ClientOptions | ClientContext
+    /** The name or address the certificate must match when `servername` is absent. Default: the peer's address. */
+    readonly host?: string | undefined
+    /** Bounds the handshake. Default: the client's `handshakeTimeout`, else 10 seconds. */
+    readonly handshakeTimeout?: Duration.Input | undefined
+  }
+
+/**
+ * A summary of a peer's certificate.
+ *
+ * **Example** (Days left on the server's certificate)
+ *
+ * ```ts
+ * const cert = conn.tls?.peerCertificate
+ * cert && Math.floor((cert.validTo.getTime() - Date.now()) / 86_400_000) // => 89
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface CertificateSummary {
+  /** Subject common name. */
+  readonly subject: string | undefined
+  /** Issuer common name. */
+  readonly issuer: string | undefined
+  readonly validFrom: Date
+  readonly validTo: Date
+  /** SHA-256 fingerprint, colon-separated hex. */
+  readonly fingerprint256: string
+  /** Subject alternative names as OpenSSL prints them: `DNS:localhost`, `IP Address:127.0.0.1`. */
+  readonly subjectAltNames: ReadonlyArray<string>
+  readonly serialNumber: string
+}
+
+/**
+ * What a handshake negotiated.
+ *
+ * **Example** (Reading the negotiated protocol)
+ *
+ * ```ts
+ * const info = conn.tls
+ * info?.alpn // => "h2"
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Info {
+  /** `"TLSv1.3"`, `"TLSv1.2"`. */
+  readonly protocol: string
+  /** Cipher suite, e.g. `"TLS_AES_256_GCM_SHA384"`. */
+  readonly cipher: string
+  /** The ALPN protocol agreed on, if any. */
+  readonly alpn: string | undefined
+  /** The SNI server name: sent by the client (server side) or requested (client side). */
+  readonly servername: string | undefined
+  /** Whether the peer's certificate was verified. */
+  readonly authorized: boolean
+  /** Why it was not, when it was not. */
+  readonly authorizationError: string | undefined
+  /** The peer's certificate; absent for a server that did not ask for one. */
+  readonly peerCertificate: CertificateSummary | undefined
+}
+
+// =============================================================================
+// Errors
+// =============================================================================
+
+const verifyCodes = new Set([
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_CRL",
+  "UNABLE_TO_DECRYPT_CERT_SIGNATURE",
+  "UNABLE_TO_DECRYPT_CRL_SIGNATURE",
+  "UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY",
+  "CERT_SIGNATURE_FAILURE",
+  "CRL_SIGNATURE_FAILURE",
+  "CERT_NOT_YET_VALID",
+  "CERT_HAS_EXPIRED",
+  "CRL_NOT_YET_VALID",
+  "CRL_HAS_EXPIRED",
+  "ERROR_IN_CERT_NOT_BEFORE_FIELD",
+  "ERROR_IN_CERT_NOT_AFTER_FIELD",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "CERT_CHAIN_TOO_LONG",
+  "CERT_REVOKED",
+  "INVALID_CA",
+  "PATH_LENGTH_EXCEEDED",
+  "INVALID_PURPOSE",
+  "CERT_UNTRUSTED",
+  "CERT_REJECTED",
+  "HOSTNAME_MISMATCH",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+  "ERR_TLS_CERT_ALTNAME_FORMAT"
+])
+/** The peer refused our certificate (an alert), or sent none when one was required. */
+const peerVerify = /^ERR_SSL_.*(CERTIFICATE|UNKNOWN_CA|ALERT_ACCESS_DENIED)/
+/** Not TLS, or not a TLS we can agree on: version, record framing, ALPN. */
+const protocolErrors = new RegExp(`^ERR_SSL_.*(${
+  [
+    "WRONG_VERSION_NUMBER",
+    "HTTPS?_(PROXY_)?REQUEST",
+    "UNKNOWN_PROTOCOL",
+    "UNSUPPORTED_PROTOCOL",
+    "PROTOCOL_VERSION",
+    "VERSION_TOO_(LOW|HIGH)",
+    "NO_PROTOCOLS_AVAILABLE",
+    "WRONG_SSL_VERSION",
+    "PACKET_LENGTH_TOO_LONG",
+    "BAD_PACKET_LENGTH",
+    "LENGTH_MISMATCH",
+    "RECORD_LAYER_FAILURE",
+    "UNEXPECTED_RECORD",
+    "UNEXPECTED_MESSAGE",
+    "UNEXPECTED_EOF",
+    "DECODE_ERROR",
+    "BAD_RECORD_MAC",
+    "DECRYPTION_FAILED",
+    "NO_APPLICATION_PROTOCOL"
+  ].join("|")
+})`)
+
+/**
+ * Where a TLS condition happened: the peer and the server name involved.
+ *
+ * **Example** (Classifying with context)
+ *
+ * ```ts
+ * Tls.fromNodeError(error, { host: "127.0.0.1", port: 443, servername: "example.com" }).servername // => "example.com"
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ErrorContext {
+  readonly host?: string | undefined
+  readonly port?: number | undefined
+  readonly servername?: string | undefined
+}
+
+/**
+ * Classifies an error Node raised during a TLS handshake.
+ *
+ * | Node code | reason |
+ * | --- | --- |
+ * | `DEPTH_ZERO_SELF_SIGNED_CERT`, `CERT_HAS_EXPIRED`, `ERR_TLS_CERT_ALTNAME_INVALID`, … | `CertificateVerify` |
+ * | other X.509 verify codes, `ERR_SSL_*` certificate alerts | `CertificateVerify` |
+ * | `ERR_SSL_WRONG_VERSION_NUMBER`, `ERR_SSL_HTTP_REQUEST`, version, record and ALPN errors | `Protocol` |
+ * | `ERR_TLS_HANDSHAKE_TIMEOUT` | `Timeout` |
+ * | anything else (`ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE`, `ECONNRESET`, …) | `Handshake` |
+ *
+ * **Example** (A self-signed server)
+ *
+ * ```ts
+ * const error = Object.assign(new Error("self-signed certificate"), { code: "DEPTH_ZERO_SELF_SIGNED_CERT" })
+ * const e = Tls.fromNodeError(error)
+ * e.reason // => "CertificateVerify"
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const fromNodeError = (error: unknown, context?: ErrorContext | undefined): TlsError =>
+  withoutStack(() => {
+    const e = (typeof error === "object" && error !== null ? error : {}) as {
+      code?: string
+      errno?: number
+      syscall?: string
+      reason?: string
+      message?: string
+    }
+    const code = e.code ?? ""
+    const reason = code === "ERR_TLS_HANDSHAKE_TIMEOUT"
+      ? "Timeout"
+      : verifyCodes.has(code) || peerVerify.test(code)
+      ? "CertificateVerify"
+      : protocolErrors.test(code)
+      ? "Protocol"
+      : "Handshake"
+    return new TlsError({
+      reason,
+      code: e.code,
+      errno: typeof e.errno === "number" ? e.errno : undefined,
+      syscall: e.syscall,
+      detail: typeof e.reason === "string" ? e.reason : e.message,
+      host: context?.host,
+      port: context?.port,
+      servername: context?.servername,
+      cause: error
+    })
+  })
+
+const configurationError = (error: unknown): TlsError =>
+  new TlsError({
+    reason: "Configuration",
+    code: (error as { code?: string } | undefined)?.code,
+    detail: error instanceof Error ? error.message : String(error),
+    cause: error
+  })
+
+// =============================================================================
+// Credentials
+// =============================================================================
+
+/**
+ * Wraps PEM text as a `Pem` (a `Redacted` string).
+ *
+ * **Example** (Credentials from the environment)
+ *
+ * ```ts
+ * const tls = { key: Tls.pem(process.env.KEY!), cert: Tls.pem(process.env.CERT!) }
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const pem = (text: string): Pem => Redacted.make(text, { label: "pem" })
+
+const readPem = (source: Pem): Promise<string> =>
+  Redacted.isRedacted(source) ? Promise.resolve(Redacted.value(source)) : readFile(source.file, "utf8")
+
+const readPems = (source: Pem | ReadonlyArray<Pem> | undefined): Promise<Array<string> | undefined> =>
+  source === undefined
+    ? Promise.resolve(undefined)
+    : Promise.all((Array.isArray(source) ? source : [source as Pem]).map(readPem))
+
+const secureContextOf = async (
+  options: CommonOptions & {
+    readonly key?: Pem | undefined
+    readonly cert?: Pem | undefined
+    readonly passphrase?: Redacted.Redacted<string> | undefined
+  }
+): Promise<NodeTls.SecureContext> => {
+  const [key, cert, ca] = await Promise.all([
+    options.key === undefined ? undefined : readPem(options.key),
+    options.cert === undefined ? undefined : readPem(options.cert),
+    readPems(options.ca)
+  ])
+  return NodeTls.createSecureContext({
+    minVersion: options.minVersion ?? "TLSv1.2",
+    ...(key !== undefined && { key }),
+    ...(cert !== undefined && { cert }),
+    ...(ca !== undefined && { ca }),
+    ...(options.passphrase !== undefined && { passphrase: Redacted.value(options.passphrase) }),
+    ...(options.maxVersion !== undefined && { maxVersion: options.maxVersion }),
+    ...(options.ciphers !== undefined && { ciphers: options.ciphers })
+  })
+}
+
+/** ALPN protocols in wire format, built once per context. */
+const alpnOf = (alpn: ReadonlyArray<string> | undefined): Buffer | undefined => {
+  if (alpn === undefined || alpn.length === 0) return undefined
+  return Buffer.concat(alpn.map((protocol) => {
+    const name = Buffer.from(protocol, "latin1")
+    return Buffer.concat([Buffer.of(name.length), name])
+  }))
+}
+
+const toMillis = (input: Duration.Input | undefined, fallback: number): number =>
+  input === undefined ? fallback : Duration.toMillis(Duration.fromInputUnsafe(input))
+
+const defaultHandshakeMillis = 10_000
+
+// =============================================================================
+// Server contexts
+// =============================================================================
+
+const ServerContextTypeId = "~fiberloop/net/Tls/ServerContext"
+const ClientContextTypeId = "~fiberloop/net/Tls/ClientContext"
+
+/**
+ * Loaded server credentials that can be replaced while serving.
+ *
+ * **Example** (Reloading certificates on SIGHUP)
+ *
+ * ```ts
+ * const context = yield* Tls.makeServerContext(options)
+ * yield* Tcp.serve({ port: 443, tls: context, handler })
+ * process.on("SIGHUP", () => Effect.runFork(context.reload(options)))
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ServerContext {
+  readonly [ServerContextTypeId]: typeof ServerContextTypeId
+  /** The options the current credentials were loaded from. */
+  readonly options: ServerOptions
+  /**
+   * Loads new credentials; handshakes that start afterwards use them,
+   * established connections keep theirs. If they cannot be loaded, fails with
+   * `TlsError { reason: "Configuration" }` and the old ones stay.
+   */
+  reload(options: ServerOptions): Effect.Effect<void, TlsError>
+}
+
+/** One generation of a server's credentials. */
+interface ServerState {
+  readonly options: ServerOptions
+  /** Options for `new TLSSocket`, shared by every handshake of this generation (Node copies them). */
+  readonly socketOptions: NodeTls.TLSSocketOptions
+  readonly names: Map<string, NodeTls.SecureContext>
+  readonly wildcards: Map<string, NodeTls.SecureContext>
+  /** Whether client certificates are ignored, asked for, or required. */
+  readonly clients: "ignore" | "request" | "require"
+}
+
+const loadServerState = async (options: ServerOptions, sniCallback: NodeTls.TLSSocketOptions["SNICallback"]) => {
+  const sni = Object.entries(options.sni ?? {})
+  const [secureContext, ...sniContexts] = await Promise.all([
+    secureContextOf(options),
+    ...sni.map(([, credentials]) =>
+      secureContextOf({
+        ...credentials,
+        ca: options.ca,
+        minVersion: options.minVersion,
+        maxVersion: options.maxVersion,
+        ciphers: options.ciphers
+      })
+    )
+  ])
+  const names = new Map<string, NodeTls.SecureContext>()
+  const wildcards = new Map<string, NodeTls.SecureContext>()
+  sni.forEach(([name, _], i) => {
+    const lower = name.toLowerCase()
+    if (lower.startsWith("*.")) wildcards.set(lower.slice(1), sniContexts[i]!)
+    else names.set(lower, sniContexts[i]!)
+  })
+  const requestCert = options.requestCert ?? false
+  const alpn = alpnOf(options.alpn)
+  const socketOptions: NodeTls.TLSSocketOptions = {
+    isServer: true,
+    secureContext: secureContext!,
+    requestCert,
+    rejectUnauthorized: requestCert && (options.rejectUnauthorized ?? true),
+    ...(alpn !== undefined && { ALPNProtocols: alpn }),
+    ...(sni.length > 0 && { SNICallback: sniCallback })
+  }
+  return {
+    options,
+    socketOptions,
+    names,
+    wildcards,
+    clients: !requestCert ? "ignore" : (options.rejectUnauthorized ?? true) ? "require" : "request"
+  } satisfies ServerState
+}
+
+class ServerContextImpl implements ServerContext {
+  readonly [ServerContextTypeId] = ServerContextTypeId
+  /** The current credentials; set by the first `reload`, before the context is handed out. */
+  state!: ServerState
+
+  get options(): ServerOptions {
+    return this.state.options
+  }
+
+  /** Picks the credentials for the client's SNI name; made once per context, not per handshake. */
+  readonly sniCallback = (servername: string, cb: (err: Error | null, ctx?: NodeTls.SecureContext) => void): void => {
+    const state = this.state
+    const name = servername.toLowerCase()
+    const exact = state.names.get(name)
+    if (exact !== undefined) return cb(null, exact)
+    const dot = name.indexOf(".")
+    const wildcard = dot > 0 ? state.wildcards.get(name.slice(dot)) : undefined
+    // undefined keeps the default context the socket was made with
+    cb(null, wildcard)
+  }
+
+  reload(options: ServerOptions): Effect.Effect<void, TlsError> {
+    return Effect.tryPromise({
+      try: () => loadServerState(options, this.sniCallback),
+      catch: configurationError
+    }).pipe(Effect.map((state) => void (this.state = state)))
+  }
+}
+
+/**
+ * Loads server credentials (files are read now) into a context that
+ * `Tcp.serve({ tls })` and `upgradeTls({ server })` use, and that can be
+ * reloaded while serving.
+ *
+ * **Example** (Loading once, serving twice)
+ *
+ * ```ts
+ * const context = yield* Tls.makeServerContext({ key: { file: "key.pem" }, cert: { file: "cert.pem" } })
+ * yield* Tcp.serve({ port: 443, tls: context, handler })
+ * yield* Tcp.serve({ port: 8443, tls: context, handler })
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const makeServerContext = (options: ServerOptions): Effect.Effect<ServerContext, TlsError> =>
+  Effect.suspend(() => {
+    const context = new ServerContextImpl()
+    return Effect.as(context.reload(options), context)
+  })
+
+/**
+ * Whether a value is a `ServerContext`.
+ *
+ * **Example** (Options or context)
+ *
+ * ```ts
+ * Tls.isServerContext(yield* Tls.makeServerContext(options)) // => true
+ * ```
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const isServerContext = (u: unknown): u is ServerContext =>
+  typeof u === "object" && u !== null && ServerContextTypeId in u
+
+// =============================================================================
+// Client contexts
+// =============================================================================
+
+/**
+ * Loaded client options: build once, connect many times without parsing the
+ * CA again.
+ *
+ * **Example** (A pool of verified connections)
+ *
+ * ```ts
+ * const tls = yield* Tls.makeClientContext({ ca: { file: "ca.pem" } })
+ * yield* Tcp.connect({ host: "db.internal", port: 5433, tls })
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ClientContext {
+  readonly [ClientContextTypeId]: typeof ClientContextTypeId
+  /** The options this context was loaded from. */
+  readonly options: ClientOptions
+}
+
+class ClientContextImpl implements ClientContext {
+  readonly [ClientContextTypeId] = ClientContextTypeId
+  readonly options: ClientOptions
+  readonly secureContext: NodeTls.SecureContext
+  readonly alpn: Buffer | undefined
+  readonly handshakeMillis: number
+
+  constructor(options: ClientOptions, secureContext: NodeTls.SecureContext) {
+    this.options = options
+    this.secureContext = secureContext
+    this.alpn = alpnOf(options.alpn)
+    this.handshakeMillis = toMillis(options.handshakeTimeout, defaultHandshakeMillis)
+  }
+}
+
+/**
+ * Loads client options (files are read now) for `Tcp.connect({ tls })` and
+ * `upgradeTls({ client })`.
+ *
+ * **Example** (Trusting one CA)
+ *
+ * ```ts
+ * const tls = yield* Tls.makeClientContext({ ca: { file: "ca.pem" }, alpn: ["h2"] })
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const makeClientContext = (options: ClientOptions): Effect.Effect<ClientContext, TlsError> =>
+  Effect.tryPromise({
+    try: () => secureContextOf(options),
+    catch: configurationError
+  }).pipe(Effect.map((secureContext) => new ClientContextImpl(options, secureContext)))
+
+/**
+ * Whether a value is a `ClientContext`.
+ *
+ * **Example** (Options or context)
+ *
+ * ```ts
+ * Tls.isClientContext({ servername: "example.com" }) // => false
+ * ```
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const isClientContext = (u: unknown): u is ClientContext =>
+  typeof u === "object" && u !== null && ClientContextTypeId in u
+
+/** Contexts made from plain option objects, so passing the same object again does not reload it. */
+const serverContexts = new WeakMap<ServerOptions, ServerContextImpl>()
+const clientContexts = new WeakMap<ClientOptions, ClientContextImpl>()
+
+const serverContextOf = (server: ServerOptions | ServerContext): Effect.Effect<ServerContextImpl, TlsError> => {
+  if (server instanceof ServerContextImpl) return Effect.succeed(server)
+  const cached = serverContexts.get(server as ServerOptions)
+  if (cached !== undefined) return Effect.succeed(cached)
+  return Effect.map(makeServerContext(server as ServerOptions), (context) => {
+    serverContexts.set(server as ServerOptions, context as ServerContextImpl)
+    return context as ServerContextImpl
+  })
+}
+
+const clientContextOf = (client: ClientOptions | ClientContext): Effect.Effect<ClientContextImpl, TlsError> => {
+  if (client instanceof ClientContextImpl) return Effect.succeed(client)
+  const cached = clientContexts.get(client as ClientOptions)
+  if (cached !== undefined) return Effect.succeed(cached)
+  return Effect.map(makeClientContext(client as ClientOptions), (context) => {
+    clientContexts.set(client as ClientOptions, context as ClientContextImpl)
+    return context as ClientContextImpl
+  })
+}
+
+let warnedUnverified = false
+
+const warnUnverified = Effect.suspend(() => {
+  if (warnedUnverified) return Effect.void
+  warnedUnverified = true
+  return Effect.logWarning(
+    "fiberloop: TLS client with rejectUnauthorized: false; server certificates are not verified (logged once)"
+  )
+})
+
+// =============================================================================
+// Handshakes
+// =============================================================================
+
+type Secure = NodeTls.TLSSocket & {
+  _releaseControl?: () => boolean
+  _handle?: { verifyError?: () => (Error & { code?: string }) | null } | null
+}
+
+const ignore = (): void => {}
+
+/**
+ * Runs one handshake: `start` wraps the plain socket, then the first of
+ * success, failure, end of stream or the timeout settles it. Everything is
+ * destroyed on failure or interruption.
+ */
+const run = (
+  socket: Net.Socket,
+  isServer: boolean,
+  clients: "ignore" | "request" | "require",
+  millis: number,
+  where: ErrorContext,
+  start: () => NodeTls.TLSSocket,
+  onSecure: ((secure: NodeTls.TLSSocket) => void) | undefined
+) =>
+  Effect.callback<NodeTls.TLSSocket, TlsError | ConnectionClosed>((resume) => {
+    let secure: Secure
+    try {
+      secure = start()
+    } catch (error) {
+      socket.destroy()
+      return resume(Effect.fail(fromNodeError(error, where)))
+    }
+    let tlsError: Error | undefined
+    let settled = false
+    const timer = setTimeout(() =>
+      fail(withoutStack(() =>
+        new TlsError({ ...where, reason: "Timeout", code: "ERR_TLS_HANDSHAKE_TIMEOUT", timeoutMillis: millis })
+      )), millis)
+    const stop = (): void => {
+      settled = true
+      clearTimeout(timer)
+      secure.off(isServer ? "secure" : "secureConnect", onDone)
+      secure.off("error", onError)
+      secure.off("_tlsError", onTlsError)
+      secure.off("end", onEnd)
+      secure.off("close", onEnd)
+    }
+    const fail = (error: TlsError | ConnectionClosed): void => {
+      if (settled) return
+      stop()
+      secure.on("error", ignore)
+      secure.destroy()
+      socket.destroy()
+      resume(Effect.fail(error))
+    }
+    const onError = (error: Error): void => fail(fromNodeError(error, where))
+    const onTlsError = (error: Error): void => void (tlsError ??= error)
+    const onEnd = (): void => {
+      if (tlsError !== undefined) return fail(fromNodeError(tlsError, where))
+      // a peer that hangs up before saying anything is end of stream, not a failed handshake
+      if (socket.bytesRead === 0) {
+        return fail(withoutStack(() => new ConnectionClosed({ partial: new Uint8Array(0), ...where })))
+      }
+      fail(withoutStack(() =>
+        new TlsError({
+          ...where,
+          reason: "Handshake",
+          code: "ECONNRESET",
+          detail: "the peer closed the connection during the handshake"
+        })
+      ))
+    }
+    const onDone = (): void => {
+      if (settled) return
+      if (isServer) {
+        // what `tls.Server` does on `secure`: judge the client's certificate, then take errors as `error` events
+        if (clients !== "ignore") {
+          const verifyError = secure._handle?.verifyError?.() ?? null
+          const judged = secure as unknown as { authorized: boolean; authorizationError: string | undefined }
+          if (verifyError !== null) judged.authorizationError = verifyError.code ?? verifyError.message
+          else if (summarize(secure.getPeerCertificate()) === undefined) {
+            judged.authorizationError = "UNABLE_TO_GET_ISSUER_CERT"
+          } else judged.authorized = true
+          if (clients === "require" && !secure.authorized) {
+            return fail(fromNodeError(
+              verifyError ??
+                Object.assign(new Error("the client sent no certificate"), {
+                  code: "ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE"
+                }),
+              where
+            ))
+          }
+        }
+        secure._releaseControl?.()
+      }
+      stop()
+      if (onSecure === undefined) secure.on("error", ignore)
+      else onSecure(secure)
+      resume(Effect.succeed(secure))
+    }
+    secure.once(isServer ? "secure" : "secureConnect", onDone)
+    secure.on("error", onError)
+    secure.on("_tlsError", onTlsError)
+    secure.on("end", onEnd)
+    secure.on("close", onEnd)
+    return Effect.sync(() => {
+      if (settled) return
+      stop()
+      secure.on("error", ignore)
+      secure.destroy()
+      socket.destroy()
+    })
+  })
+
+const serverHandshake = (
+  socket: Net.Socket,
+  context: ServerContextImpl,
+  millis: number,
+  onSecure: ((secure: NodeTls.TLSSocket) => void) | undefined
+) => {
+  const state = context.state
+  return run(
+    socket,
+    true,
+    state.clients,
+    millis,
+    { host: socket.remoteAddress, port: socket.remotePort },
+    () => new NodeTls.TLSSocket(socket, state.socketOptions),
+    onSecure
+  )
+}
+
+const clientHandshake = (
+  socket: Net.Socket,
+  context: ClientContextImpl,
+  host: string | undefined,
+  millis: number,
+  onSecure: ((secure: NodeTls.TLSSocket) => void) | undefined
+) => {
+  const options = context.options
+  const identity = options.servername ?? host ?? socket.remoteAddress ?? "localhost"
+  const servername = options.servername ?? (isIP(identity) === 0 ? identity : undefined)
+  return run(
+    socket,
+    false,
+    "ignore",
+    millis,
+    { host: host ?? socket.remoteAddress, port: socket.remotePort, servername: servername ?? identity },
+    () =>
+      NodeTls.connect({
+        socket,
+        host: identity,
+        secureContext: context.secureContext,
+        rejectUnauthorized: options.rejectUnauthorized !== false,
+        ...(servername !== undefined && { servername }),
+        ...(context.alpn !== undefined && { ALPNProtocols: context.alpn })
+      }),
+    onSecure
+  )
+}
+
+/**
+ * Runs a TLS handshake over a connected plain socket and returns the secure
+ * socket. `Connection.upgradeTls` and `Tcp.serve`/`Tcp.connect` with `tls` use
+ * it; call it directly only for sockets fiberloop does not own.
+ *
+ * **Details**
+ *
+ * Bytes already buffered in `socket` (e.g. `socket.unshift(unread)` of a
+ * ClientHello read along with a STARTTLS command) are fed to the handshake.
+ * `onSecure` runs synchronously when the handshake completes, before any
+ * event of the secure socket can be missed; without it, a no-op `error`
+ * listener stays on the returned socket. On failure, timeout or interruption
+ * both sockets are destroyed. A peer that closes before sending a byte fails
+ * with `ConnectionClosed`; every other failure is a `TlsError`.
+ *
+ * **Example** (A client handshake over a socket from elsewhere)
+ *
+ * ```ts
+ * const secure = yield* Tls.handshake(socket, { client: { servername: "example.com" } })
+ * secure.getProtocol() // => "TLSv1.3"
+ * ```
+ *
+ * @category handshakes
+ * @since 0.1.0
+ */
+export const handshake: (
+  socket: Net.Socket,
+  options: UpgradeOptions,
+  onSecure?: ((secure: NodeTls.TLSSocket) => void) | undefined
+) => Effect.Effect<NodeTls.TLSSocket, TlsError | ConnectionClosed> = Effect.fn("Tls.handshake")(
+  function*(socket: Net.Socket, options: UpgradeOptions, onSecure?: ((secure: NodeTls.TLSSocket) => void) | undefined) {
+    if ("server" in options) {
+      const context = yield* serverContextOf(options.server)
+      return yield* serverHandshake(
+        socket,
+        context,
+        toMillis(options.handshakeTimeout, defaultHandshakeMillis),
+        onSecure
+      )
+    }
+    const context = yield* clientContextOf(options.client)
+    if (context.options.rejectUnauthorized === false) yield* warnUnverified
+    return yield* clientHandshake(
+      socket,
+      context,
+      options.host,
+      options.handshakeTimeout === undefined ? context.handshakeMillis : toMillis(options.handshakeTimeout, 0),
+      onSecure
+    )
+  }
+)
+
+// =============================================================================
+// Negotiated parameters
+// =============================================================================
+
+const kInfo = Symbol.for("fiberloop/net/Tls/info")
+
+const summarize = (cert: NodeTls.PeerCertificate): CertificateSummary | undefined => {
+  if (cert === null || cert === undefined || Object.keys(cert).length === 0) return undefined
+  const first = (value: string | Array<string> | undefined) => (Array.isArray(value) ? value[0] : value)
+  return {
+    subject: first(cert.subject?.CN),
+    issuer: first(cert.issuer?.CN),
+    validFrom: new Date(cert.valid_from),
+    validTo: new Date(cert.valid_to),
+    fingerprint256: cert.fingerprint256,
+    subjectAltNames: cert.subjectaltname === undefined ? [] : cert.subjectaltname.split(", "),
+    serialNumber: cert.serialNumber
+  }
+}
+
+/**
+ * What a secure socket negotiated, or `undefined` for a plain one. Computed
+ * on first use and kept with the socket. `Connection.tls` reads it.
+ *
+ * **Example** (The certificate a server presented)
+ *
+ * ```ts
+ * Tls.infoOf(conn.socket)?.peerCertificate?.subject // => "example.com"
+ * ```
+ *
+ * @category getters
+ * @since 0.1.0
+ */
+export const infoOf = (socket: Net.Socket): Info | undefined => {
+  if (!(socket instanceof NodeTls.TLSSocket)) return undefined
+  const holder = socket as NodeTls.TLSSocket & { [kInfo]?: Info }
+  if (holder[kInfo] !== undefined) return holder[kInfo]
+  const servername = (socket as { servername?: string | false | null }).servername
+  const info: Info = {
+    protocol: socket.getProtocol() ?? "unknown",
+    cipher: socket.getCipher()?.name ?? "unknown",
+    alpn: typeof socket.alpnProtocol === "string" ? socket.alpnProtocol : undefined,
+    servername: typeof servername === "string" ? servername : undefined,
+    authorized: socket.authorized,
+    authorizationError: socket.authorizationError === null || socket.authorizationError === undefined
+      ? undefined
+      : String(socket.authorizationError),
+    peerCertificate: summarize(socket.getPeerCertificate())
+  }
+  if (!socket.destroyed) holder[kInfo] = info
+  return info
+}
