@@ -3,6 +3,8 @@
  * same process, alternating which goes first each round, and prints the median
  * of each and their ratio against the issue's target.
  */
+import { execFileSync } from "node:child_process"
+import { availableParallelism } from "node:os"
 
 /** One measured quantity, for fiberloop and for its baseline. */
 export interface Case {
@@ -15,9 +17,26 @@ export interface Case {
   /** The ratio to reach, as fiberloop relative to the baseline (>= for rates, <= for costs). */
   readonly target: number
   /** One measurement of fiberloop. */
-  readonly subject: () => Promise<number>
+  readonly subject: () => Promise<number | Sample>
   /** One measurement of the baseline (raw Node, or Effect's own primitive). */
-  readonly baseline: () => Promise<number>
+  readonly baseline: () => Promise<number | Sample>
+  /** Further quantities the same measurements report (e.g. server CPU per operation), one row each. */
+  readonly side?: ReadonlyArray<SideMetric> | undefined
+}
+
+/** A measurement with side quantities, keyed as in `Case.side`. */
+export interface Sample {
+  readonly value: number
+  readonly side: Readonly<Record<string, number>>
+}
+
+/** A side quantity of a case. */
+export interface SideMetric {
+  readonly key: string
+  readonly name: string
+  readonly unit: string
+  readonly higherIsBetter: boolean
+  readonly target: number
 }
 
 /** The outcome of one case. */
@@ -40,8 +59,14 @@ const fmt = (n: number): string =>
 
 const gc = (): void => (globalThis as { gc?: () => void }).gc?.()
 
+const valueOf = (x: number | Sample): number => (typeof x === "number" ? x : x.value)
+const sideOf = (x: number | Sample, key: string): number => (typeof x === "number" ? NaN : x.side[key] ?? NaN)
+
 /**
- * Runs every case `rounds` times, A/B interleaved, and prints a table.
+ * Runs every case `rounds` times, A/B interleaved (which side goes first
+ * alternates), and prints a table: the median of each side, and as the ratio
+ * the median of the per-round ratios: each round's pair ran back to back, so
+ * its ratio is not skewed by the machine's load drifting between rounds.
  *
  * ```ts
  * await compare("tcp", "raw node:net", [{ name: "connect+close/s", unit: "/s", higherIsBetter: true, target: 0.85, subject, baseline }])
@@ -55,16 +80,28 @@ export const compare = async (
 ): Promise<Array<Result>> => {
   const rounds = options?.rounds ?? Number(process.env.BENCH_ROUNDS ?? 5)
   const results: Array<Result> = []
-  console.log(`\n## ${title}: fiberloop vs ${baselineName} (${rounds} rounds, A/B interleaved, median)\n`)
+  console.log(`\n## ${title}: fiberloop vs ${baselineName} (${rounds} rounds, A/B interleaved, medians)\n`)
   console.log(`| case | fiberloop | ${baselineName} | ratio | target | met |`)
   console.log("|---|---|---|---|---|---|")
+  const row = (name: string, unit: string, higherIsBetter: boolean, target: number, a: Array<number>, b: Array<number>) => {
+    const subject = median(a)
+    const baseline = median(b)
+    const ratio = median(a.map((x, i) => x / b[i]!))
+    const met = higherIsBetter ? ratio >= target : ratio <= target
+    results.push({ name, subject, baseline, ratio, met })
+    console.log(
+      `| ${name} | ${fmt(subject)} ${unit} | ${fmt(baseline)} ${unit} | ${ratio.toFixed(2)}x | ${
+        higherIsBetter ? ">=" : "<="
+      } ${target}x | ${met ? "yes" : "NO"} |`
+    )
+  }
   for (const c of cases) {
     if (options?.warmup ?? true) {
       await c.subject()
       await c.baseline()
     }
-    const a: Array<number> = []
-    const b: Array<number> = []
+    const a: Array<number | Sample> = []
+    const b: Array<number | Sample> = []
     for (let i = 0; i < rounds; i++) {
       const subjectFirst = i % 2 === 0
       gc()
@@ -74,16 +111,10 @@ export const compare = async (
       if (subjectFirst) b.push(await c.baseline())
       else a.push(await c.subject())
     }
-    const subject = median(a)
-    const baseline = median(b)
-    const ratio = subject / baseline
-    const met = c.higherIsBetter ? ratio >= c.target : ratio <= c.target
-    results.push({ name: c.name, subject, baseline, ratio, met })
-    console.log(
-      `| ${c.name} | ${fmt(subject)} ${c.unit} | ${fmt(baseline)} ${c.unit} | ${ratio.toFixed(2)}x | ${
-        c.higherIsBetter ? ">=" : "<="
-      } ${c.target}x | ${met ? "yes" : "NO"} |`
-    )
+    row(c.name, c.unit, c.higherIsBetter, c.target, a.map(valueOf), b.map(valueOf))
+    for (const m of c.side ?? []) {
+      row(m.name, m.unit, m.higherIsBetter, m.target, a.map((x) => sideOf(x, m.key)), b.map((x) => sideOf(x, m.key)))
+    }
   }
   return results
 }
@@ -94,4 +125,28 @@ export const opsPerSecond = async (millis: number, body: () => Promise<number>):
   let ops = 0
   while (performance.now() - start < millis) ops += await body()
   return (ops * 1000) / (performance.now() - start)
+}
+
+const canPin = ((): boolean => {
+  try {
+    return availableParallelism() >= 2 && execFileSync("taskset", ["-p", String(process.pid)]).length > 0
+  } catch {
+    return false
+  }
+})()
+
+/**
+ * The command that starts a benchmark server process: pinned to core 1 when
+ * `taskset` exists and there are two cores, with this (load) process pinned
+ * to core 0, so the server has a core to itself and every measurement runs on
+ * the same placement. Without `taskset`, plain `node`.
+ *
+ * ```ts
+ * const [command, args] = serverCommand(["--expose-gc", "bench/tcp-server.ts", "raw"])
+ * ```
+ */
+export const serverCommand = (args: ReadonlyArray<string>): [string, Array<string>] => {
+  if (!canPin) return [process.execPath, [...args]]
+  execFileSync("taskset", ["-p", "-c", "0", String(process.pid)])
+  return ["taskset", ["-c", "1", process.execPath, ...args]]
 }

@@ -2,8 +2,8 @@
  * The server side of bench/tcp.bench.ts, in a process of its own so that it
  * has a core to itself and its memory is measured alone:
  * `node bench/tcp-server.ts fiberloop|raw`. Prints `{ port }`, then answers
- * each line on stdin: `stats` prints RSS (after GC), CPU time and the number
- * of open connections.
+ * each line on stdin: `stats` prints CPU time so far, RSS (after GC), and the
+ * number of open connections.
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -19,9 +19,9 @@ let open: () => number
 const ready = (port: number): void => {
   process.stdout.write(JSON.stringify({ port }) + "\n")
   createInterface({ input: process.stdin }).on("line", () => {
+    const cpu = process.cpuUsage() // before the collections below, which are not part of the work measured
     gc()
     gc()
-    const cpu = process.cpuUsage()
     process.stdout.write(
       JSON.stringify({ rss: process.memoryUsage().rss, cpuMicros: cpu.user + cpu.system, open: open() }) + "\n"
     )

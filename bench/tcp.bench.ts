@@ -7,7 +7,7 @@
 import { spawn } from "node:child_process"
 import * as Net from "node:net"
 import { createInterface } from "node:readline"
-import { compare } from "./harness.ts"
+import { compare, serverCommand } from "./harness.ts"
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2)
 const serverScript = new URL("./tcp-server.ts", import.meta.url).pathname
@@ -20,7 +20,7 @@ interface ServerProcess {
 
 const startServer = (kind: "fiberloop" | "raw"): Promise<ServerProcess> =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--expose-gc", serverScript, kind], { stdio: ["pipe", "pipe", "inherit"] })
+    const child = spawn(...serverCommand(["--expose-gc", serverScript, kind]), { stdio: ["pipe", "pipe", "inherit"] })
     const lines = createInterface({ input: child.stdout })
     const waiters: Array<(line: string) => void> = []
     lines.on("line", (line) => waiters.shift()?.(line))
@@ -54,13 +54,14 @@ const connectTo = (port: number): Promise<Net.Socket> =>
     socket.once("error", reject)
   })
 
-/** 64 connections, each sending 64 bytes and waiting for them back. */
+/** 64 connections, each sending 64 bytes and waiting for them back; also the server's CPU per round trip. */
 const pingpong = (kind: "fiberloop" | "raw") =>
-  withServer(kind, async ({ port }) => {
+  withServer(kind, async ({ port, stats }) => {
     const message = Buffer.alloc(64, 120)
     const sockets = await Promise.all(Array.from({ length: 64 }, () => connectTo(port)))
     let trips = 0
     let running = true
+    const cpuBefore = (await stats()).cpuMicros
     const start = performance.now()
     await Promise.all(sockets.map((socket) =>
       new Promise<void>((done) => {
@@ -77,8 +78,9 @@ const pingpong = (kind: "fiberloop" | "raw") =>
       })
     ).concat([new Promise<void>((r) => setTimeout(() => (running = false, r()), SECONDS * 1000))]))
     const rate = trips / ((performance.now() - start) / 1000)
+    const cpu = ((await stats()).cpuMicros - cpuBefore) / trips
     for (const s of sockets) s.destroy()
-    return rate
+    return { value: rate, side: { cpu } }
   })
 
 /** One connection streaming 64 KiB writes; MB/s echoed back. */
@@ -102,10 +104,11 @@ const stream = (kind: "fiberloop" | "raw") =>
     return rate
   })
 
-/** 16 loops of connect, exchange one byte, close; connections/s. */
+/** 16 loops of connect, exchange one byte, close; connections/s, and the server's CPU per connection. */
 const connectClose = (kind: "fiberloop" | "raw") =>
-  withServer(kind, async ({ port }) => {
+  withServer(kind, async ({ port, stats }) => {
     let count = 0
+    const cpuBefore = (await stats()).cpuMicros
     const deadline = performance.now() + SECONDS * 1000
     const start = performance.now()
     const loop = async () => {
@@ -120,7 +123,8 @@ const connectClose = (kind: "fiberloop" | "raw") =>
       }
     }
     await Promise.all(Array.from({ length: 16 }, loop))
-    return count / ((performance.now() - start) / 1000)
+    const rate = count / ((performance.now() - start) / 1000)
+    return { value: rate, side: { cpu: ((await stats()).cpuMicros - cpuBefore) / count } }
   })
 
 /** Server RSS per idle connection, with 10,000 held open. */
@@ -142,9 +146,41 @@ const memory = (kind: "fiberloop" | "raw") =>
     return (after.rss - before.rss) / HELD / 1024
   })
 
+// CPU targets are the rate targets' inverses: a server that spends 1/0.9 of raw's CPU per operation
+// serves 0.9 of raw's rate once it, not the load generator, is the limit.
 await compare("TCP echo", "raw node:net", [
-  { name: "pingpong round trips/s (64 conns, 64 B)", unit: "/s", higherIsBetter: true, target: 0.9, subject: () => pingpong("fiberloop"), baseline: () => pingpong("raw") },
-  { name: "stream MB/s (64 KiB writes)", unit: "MB/s", higherIsBetter: true, target: 0.9, subject: () => stream("fiberloop"), baseline: () => stream("raw") },
-  { name: "connect+close/s (16 loops)", unit: "/s", higherIsBetter: true, target: 0.85, subject: () => connectClose("fiberloop"), baseline: () => connectClose("raw") },
-  { name: "server RSS per idle connection (10,000 held)", unit: "KiB", higherIsBetter: false, target: 1.5, subject: () => memory("fiberloop"), baseline: () => memory("raw") }
-], { rounds: Number(process.env.BENCH_ROUNDS ?? 3), warmup: false })
+  {
+    name: "pingpong round trips/s (64 conns, 64 B)",
+    unit: "/s",
+    higherIsBetter: true,
+    target: 0.9,
+    subject: () => pingpong("fiberloop"),
+    baseline: () => pingpong("raw"),
+    side: [{ key: "cpu", name: "server CPU per round trip", unit: "µs", higherIsBetter: false, target: 1.11 }]
+  },
+  {
+    name: "stream MB/s (64 KiB writes)",
+    unit: "MB/s",
+    higherIsBetter: true,
+    target: 0.9,
+    subject: () => stream("fiberloop"),
+    baseline: () => stream("raw")
+  },
+  {
+    name: "connect+close/s (16 loops)",
+    unit: "/s",
+    higherIsBetter: true,
+    target: 0.85,
+    subject: () => connectClose("fiberloop"),
+    baseline: () => connectClose("raw"),
+    side: [{ key: "cpu", name: "server CPU per connection", unit: "µs", higherIsBetter: false, target: 1.18 }]
+  },
+  {
+    name: "server RSS per idle connection (10,000 held)",
+    unit: "KiB",
+    higherIsBetter: false,
+    target: 1.5,
+    subject: () => memory("fiberloop"),
+    baseline: () => memory("raw")
+  }
+], { rounds: Number(process.env.BENCH_ROUNDS ?? 7), warmup: false })

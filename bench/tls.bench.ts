@@ -12,7 +12,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { createInterface } from "node:readline"
 import * as NodeTls from "node:tls"
-import { compare } from "./harness.ts"
+import { compare, serverCommand } from "./harness.ts"
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2)
 const WARMUP_MILLIS = 300
@@ -45,7 +45,7 @@ const clientContext = NodeTls.createSecureContext({ ca: readFileSync(join(dir, "
 type Kind = "fiberloop" | "raw"
 
 const withServer = async <A>(kind: Kind, body: (port: number) => Promise<A>): Promise<A> => {
-  const child = spawn(process.execPath, ["--expose-gc", serverScript, kind, keyFile, certFile], {
+  const child = spawn(...serverCommand(["--expose-gc", serverScript, kind, keyFile, certFile]), {
     stdio: ["pipe", "pipe", "inherit"]
   })
   try {
