@@ -31,6 +31,7 @@ import * as Fiber from "effect/Fiber"
 import * as MutableList from "effect/MutableList"
 import type * as Pull from "effect/Pull"
 import * as Stream from "effect/Stream"
+import { wake } from "./internal/wakeups.ts"
 
 // =============================================================================
 // Errors
@@ -325,56 +326,6 @@ const withdraw = (waiter: Waiter): void => {
   const entries = waiter.entries
   if (entries === undefined) return unregister(waiter.entry!)
   for (let i = 0; i < entries.length; i++) unregister(entries[i])
-}
-
-// Wake-ups. A waiter is resumed inline, as `Deferred.succeed` would, unless
-// resumes are already nested MAX_DEPTH deep, wake-ups are already queued, or
-// the caller asks to defer: then it joins a queue flushed in order from the
-// waking fiber's dispatcher. So fiber evaluations nest at most MAX_DEPTH
-// levels however long a chain of hand-offs, wake-ups keep their order, and a
-// ping-pong between two fibers never waits for the event loop.
-const MAX_DEPTH = 2
-let depth = 0
-let flushScheduled = false
-// Queued wake-ups, `queued[head..]` still to resume.
-let queued: Array<Waiter | undefined> = []
-let head = 0
-
-const resume = (waiter: Waiter, exit: Exit.Exit<any, ChannelError>): void => {
-  depth++
-  try {
-    Deferred.doneUnsafe(waiter.deferred, exit)
-  } finally {
-    depth--
-  }
-}
-
-// Resumes the wake-ups queued so far; later ones wait for the next flush, so
-// a long chain of hand-offs still lets the event loop run.
-const flush = (): void => {
-  flushScheduled = false
-  const end = queued.length
-  while (head < end) {
-    const waiter = queued[head]!
-    queued[head++] = undefined
-    const exit = waiter.exit!
-    waiter.exit = undefined
-    resume(waiter, exit)
-  }
-  if (head === queued.length) {
-    queued = []
-    head = 0
-  }
-}
-
-const wake = (waiter: Waiter, exit: Exit.Exit<any, ChannelError>, defer = false): void => {
-  if (!defer && depth < MAX_DEPTH && head === queued.length) return resume(waiter, exit)
-  waiter.exit = exit
-  queued.push(waiter)
-  if (!flushScheduled) {
-    flushScheduled = true
-    ;(Fiber.getCurrent() ?? waiter.fiber).currentDispatcher.scheduleTask(flush, 0)
-  }
 }
 
 // Ends a waiter through one of its entries; `value` is the received value.

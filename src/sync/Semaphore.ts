@@ -27,6 +27,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import { wake } from "./internal/wakeups.ts"
 
 // =============================================================================
 // Errors
@@ -188,56 +189,6 @@ const toMillis = (input: Duration.Input | undefined, fallback: number): number =
 const checkPermits = (n: number): number => {
   if (!Number.isInteger(n) || n < 0) throw new RangeError(`permits must be a non-negative integer, got ${n}`)
   return n
-}
-
-// Wake-ups. A waiter is resumed inline, as `Deferred.succeed` would, unless
-// resumes are already nested MAX_DEPTH deep, wake-ups are already queued, or
-// the caller asks to defer: then it joins a queue flushed in order from the
-// waking fiber's dispatcher. So fiber evaluations nest at most MAX_DEPTH
-// levels however long a chain of hand-offs, wake-ups keep their order, and a
-// ping-pong between two fibers never waits for the event loop.
-const MAX_DEPTH = 2
-let depth = 0
-let flushScheduled = false
-// Queued wake-ups, `queued[head..]` still to resume.
-let queued: Array<Waiter | undefined> = []
-let head = 0
-
-const resume = (waiter: Waiter, exit: Exit.Exit<void, SemaphoreError>): void => {
-  depth++
-  try {
-    Deferred.doneUnsafe(waiter.deferred, exit)
-  } finally {
-    depth--
-  }
-}
-
-// Resumes the wake-ups queued so far; later ones wait for the next flush, so
-// a long chain of hand-offs still lets the event loop run.
-const flush = (): void => {
-  flushScheduled = false
-  const end = queued.length
-  while (head < end) {
-    const waiter = queued[head]!
-    queued[head++] = undefined
-    const exit = waiter.exit!
-    waiter.exit = undefined
-    resume(waiter, exit)
-  }
-  if (head === queued.length) {
-    queued = []
-    head = 0
-  }
-}
-
-const wake = (waiter: Waiter, exit: Exit.Exit<void, SemaphoreError>, defer = false): void => {
-  if (!defer && depth < MAX_DEPTH && head === queued.length) return resume(waiter, exit)
-  waiter.exit = exit
-  queued.push(waiter)
-  if (!flushScheduled) {
-    flushScheduled = true
-    ;(Fiber.getCurrent() ?? waiter.fiber).currentDispatcher.scheduleTask(flush, 0)
-  }
 }
 
 type Restore = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>

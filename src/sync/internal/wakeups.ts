@@ -1,0 +1,84 @@
+/**
+ * Waking waiters of the sync primitives (Lock, Semaphore, Channel, Queue).
+ *
+ * A waiter is resumed inline, as `Deferred.succeed` would, unless resumes are
+ * already nested `MAX_DEPTH` deep, wake-ups are already queued, or the caller
+ * asks to defer: then it joins one queue, flushed in order from the waking
+ * fiber's dispatcher (Effect's scheduler, so TestClock and the default
+ * scheduler both drive it). So fiber evaluations nest at most `MAX_DEPTH`
+ * levels however long a chain of hand-offs, wake-ups keep their order, and a
+ * ping-pong between two fibers never waits for the event loop.
+ *
+ * @since 0.1.0
+ */
+import * as Deferred from "effect/Deferred"
+import type * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+
+/**
+ * A fiber waiting on a primitive: the deferred it awaits, and the outcome
+ * held while its wake-up is queued.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Waiter<A, E> {
+  readonly deferred: Deferred.Deferred<A, E>
+  readonly fiber: Fiber.Fiber<unknown, unknown>
+  exit: Exit.Exit<A, E> | undefined
+}
+
+const MAX_DEPTH = 2
+let depth = 0
+let flushScheduled = false
+// Queued wake-ups, `queued[head..]` still to resume.
+let queued: Array<Waiter<any, any> | undefined> = []
+let head = 0
+
+const resume = <A, E>(waiter: Waiter<A, E>, exit: Exit.Exit<A, E>): void => {
+  depth++
+  try {
+    Deferred.doneUnsafe(waiter.deferred, exit)
+  } finally {
+    depth--
+  }
+}
+
+// Resumes the wake-ups queued so far; later ones wait for the next flush, so
+// a long chain of hand-offs still lets the event loop run.
+const flush = (): void => {
+  flushScheduled = false
+  const end = queued.length
+  while (head < end) {
+    const waiter = queued[head]!
+    queued[head++] = undefined
+    const exit = waiter.exit!
+    waiter.exit = undefined
+    resume(waiter, exit)
+  }
+  if (head === queued.length) {
+    queued = []
+    head = 0
+  }
+}
+
+/**
+ * Ends a waiter's wait with `exit`, inline or (when nested too deep, behind
+ * other wake-ups, or asked to `defer`) from the scheduler, in order.
+ *
+ * ```ts
+ * wake(waiter, Exit.succeed(1))
+ * ```
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const wake = <A, E>(waiter: Waiter<A, E>, exit: Exit.Exit<A, E>, defer = false): void => {
+  if (!defer && depth < MAX_DEPTH && head === queued.length) return resume(waiter, exit)
+  waiter.exit = exit
+  queued.push(waiter)
+  if (!flushScheduled) {
+    flushScheduled = true
+    ;(Fiber.getCurrent() ?? waiter.fiber).currentDispatcher.scheduleTask(flush, 0)
+  }
+}
