@@ -5,6 +5,7 @@ export default defineConfig({
   test: {
     include: ["test/peers/**/*.test.ts"],
     setupFiles: ["./test/setup.ts"],
+    reporters: ["default", "./test/summary-reporter.ts"],
     testTimeout: 30_000,
     hookTimeout: 30_000
   }
