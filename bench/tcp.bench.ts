@@ -4,48 +4,15 @@
  * heap to itself; the load comes from raw `node:net` clients in this process,
  * the same for both.
  */
-import { spawn } from "node:child_process"
 import * as Net from "node:net"
-import { createInterface } from "node:readline"
-import { compare, serverCommand } from "./harness.ts"
+import { compare } from "./harness.ts"
+import { type ServerProcess, withServer as withServerProcess } from "./server-process.ts"
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2)
 const serverScript = new URL("./tcp-server.ts", import.meta.url).pathname
 
-interface ServerProcess {
-  readonly port: number
-  readonly stats: () => Promise<{ rss: number; cpuMicros: number; open: number }>
-  readonly stop: () => void
-}
-
-const startServer = (kind: "fiberloop" | "raw"): Promise<ServerProcess> =>
-  new Promise((resolve, reject) => {
-    const child = spawn(...serverCommand(["--expose-gc", serverScript, kind]), { stdio: ["pipe", "pipe", "inherit"] })
-    const lines = createInterface({ input: child.stdout })
-    const waiters: Array<(line: string) => void> = []
-    lines.on("line", (line) => waiters.shift()?.(line))
-    child.on("error", reject)
-    waiters.push((line) =>
-      resolve({
-        port: JSON.parse(line).port,
-        stats: () =>
-          new Promise((res) => {
-            waiters.push((l) => res(JSON.parse(l)))
-            child.stdin.write("stats\n")
-          }),
-        stop: () => child.kill()
-      })
-    )
-  })
-
-const withServer = async <A>(kind: "fiberloop" | "raw", body: (server: ServerProcess) => Promise<A>): Promise<A> => {
-  const server = await startServer(kind)
-  try {
-    return await body(server)
-  } finally {
-    server.stop()
-  }
-}
+const withServer = <A>(kind: "fiberloop" | "raw", body: (server: ServerProcess) => Promise<A>): Promise<A> =>
+  withServerProcess(serverScript, [kind], body)
 
 const connectTo = (port: number): Promise<Net.Socket> =>
   new Promise((resolve, reject) => {

@@ -6,13 +6,13 @@
  * P-256, signed by a throwaway CA, verified by the clients) is made with the
  * `openssl` CLI into a temporary directory removed at exit. Loopback only.
  */
-import { execFileSync, spawn } from "node:child_process"
+import { execFileSync } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { createInterface } from "node:readline"
 import * as NodeTls from "node:tls"
-import { compare, serverCommand } from "./harness.ts"
+import { compare } from "./harness.ts"
+import { withServer as withServerProcess } from "./server-process.ts"
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2)
 const WARMUP_MILLIS = 300
@@ -44,21 +44,8 @@ const clientContext = NodeTls.createSecureContext({ ca: readFileSync(join(dir, "
 
 type Kind = "fiberloop" | "raw"
 
-const withServer = async <A>(kind: Kind, body: (port: number) => Promise<A>): Promise<A> => {
-  const child = spawn(...serverCommand(["--expose-gc", serverScript, kind, keyFile, certFile]), {
-    stdio: ["pipe", "pipe", "inherit"]
-  })
-  try {
-    const port = await new Promise<number>((resolve, reject) => {
-      createInterface({ input: child.stdout }).once("line", (line) => resolve(JSON.parse(line).port))
-      child.once("error", reject)
-      child.once("exit", (code) => reject(new Error(`tls-server exited with ${code}`)))
-    })
-    return await body(port)
-  } finally {
-    child.kill()
-  }
-}
+const withServer = <A>(kind: Kind, body: (port: number) => Promise<A>): Promise<A> =>
+  withServerProcess(serverScript, [kind, keyFile, certFile], ({ port }) => body(port))
 
 const connectTo = (port: number): Promise<NodeTls.TLSSocket> =>
   new Promise((resolve, reject) => {

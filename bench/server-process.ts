@@ -1,0 +1,81 @@
+/**
+ * Benchmark servers in processes of their own, so that a server has a core
+ * and a heap to itself. The load side starts one with `withServer`; the
+ * server script calls `announce` once it listens.
+ *
+ * Protocol: the server prints `{ port }`, then answers every line on stdin
+ * with `{ cpuMicros, rss, open }` (CPU time so far, read before the forced
+ * collections that precede the RSS reading), and exits when stdin closes.
+ */
+import { spawn } from "node:child_process"
+import { createInterface } from "node:readline"
+import { serverCommand } from "./harness.ts"
+
+/** What a server process reports. */
+export interface ServerStats {
+  readonly cpuMicros: number
+  readonly rss: number
+  readonly open: number
+}
+
+/** A running server process. */
+export interface ServerProcess {
+  readonly port: number
+  readonly stats: () => Promise<ServerStats>
+}
+
+/**
+ * Starts `script` with `args` (pinned by `serverCommand`), runs `body`
+ * against it, and stops it.
+ *
+ * ```ts
+ * const rate = await withServer(new URL("./tcp-server.ts", import.meta.url).pathname, ["raw"], ({ port }) => load(port))
+ * ```
+ */
+export const withServer = async <A>(
+  script: string,
+  args: ReadonlyArray<string>,
+  body: (server: ServerProcess) => Promise<A>
+): Promise<A> => {
+  const child = spawn(...serverCommand(["--expose-gc", script, ...args]), { stdio: ["pipe", "pipe", "inherit"] })
+  const waiters: Array<(line: string) => void> = []
+  createInterface({ input: child.stdout }).on("line", (line) => waiters.shift()?.(line))
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      waiters.push((line) => resolve(JSON.parse(line).port))
+      child.once("error", reject)
+      child.once("exit", (code) => reject(new Error(`${script} exited with ${code}`)))
+    })
+    const stats = () =>
+      new Promise<ServerStats>((resolve) => {
+        waiters.push((line) => resolve(JSON.parse(line)))
+        child.stdin.write("stats\n")
+      })
+    return await body({ port, stats })
+  } finally {
+    child.kill()
+  }
+}
+
+const gc = (globalThis as { gc?: () => void }).gc ?? (() => {})
+
+/**
+ * Called by a server script once it listens: prints the port, then serves
+ * the stats protocol; `open` counts the connections it holds.
+ *
+ * ```ts
+ * server.listen(0, "127.0.0.1", () => announce(server.address().port, () => count))
+ * ```
+ */
+export const announce = (port: number, open: () => number): void => {
+  process.stdout.write(JSON.stringify({ port }) + "\n")
+  createInterface({ input: process.stdin })
+    .on("line", () => {
+      const cpu = process.cpuUsage() // before the collections below, which are not part of the work measured
+      gc()
+      gc()
+      const stats: ServerStats = { cpuMicros: cpu.user + cpu.system, rss: process.memoryUsage().rss, open: open() }
+      process.stdout.write(JSON.stringify(stats) + "\n")
+    })
+    .on("close", () => process.exit(0))
+}
