@@ -31,7 +31,7 @@ import * as Fiber from "effect/Fiber"
 import * as MutableList from "effect/MutableList"
 import type * as Pull from "effect/Pull"
 import * as Stream from "effect/Stream"
-import { wake } from "./internal/wakeups.ts"
+import { BaseWaiter, wake, WAITING } from "./internal/wakeups.ts"
 
 // =============================================================================
 // Errors
@@ -263,7 +263,6 @@ export interface SelectOptions {
 // Implementation
 // =============================================================================
 
-const WAITING = 0
 const HANDED = 1
 const DONE = 2
 
@@ -281,22 +280,16 @@ const closedError = () => Exit.fail(new ChannelError({ reason: "Closed" }))
 // One suspended fiber: a plain send or receive (one entry) or a select (one
 // entry per case, `select` set). It completes once, with the first entry to
 // fire; the others are withdrawn from their channels at that moment.
-class Waiter {
-  state = WAITING
-  timer: Fiber.Fiber<void> | undefined = undefined
-  // The outcome of a queued wake-up.
-  exit: Exit.Exit<any, ChannelError> | undefined = undefined
+class Waiter extends BaseWaiter<any, ChannelError> {
   // A value handed to this waiter and not yet consumed (for put-back).
   handed: Entry<any> | undefined = undefined
   handedValue: unknown = undefined
   // The registration of a plain send or receive; a select's are in `entries`.
   entry: Entry<any> | undefined = undefined
   readonly entries: Array<Entry<any>> | undefined
-  readonly deferred = Deferred.makeUnsafe<any, ChannelError>()
-  readonly fiber: Fiber.Fiber<unknown, unknown>
   readonly select: boolean
   constructor(fiber: Fiber.Fiber<unknown, unknown>, select: boolean) {
-    this.fiber = fiber
+    super(fiber)
     this.select = select
     this.entries = select ? [] : undefined
   }

@@ -19,14 +19,13 @@
  *
  * @since 0.1.0
  */
-import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import { wake } from "./internal/wakeups.ts"
+import { TimedWaiter, wake, WAITING } from "./internal/wakeups.ts"
 
 // =============================================================================
 // Errors
@@ -156,29 +155,13 @@ export interface LockOptions {
 // Implementation
 // =============================================================================
 
-const WAITING = 0
 const GRANTED = 1
 const DONE = 2
 
 const exitZero = Exit.succeed(0)
 const exitVoid = Exit.void
 
-class Waiter {
-  state = WAITING
-  timer: Fiber.Fiber<void> | undefined = undefined
-  // The outcome of a queued wake-up.
-  exit: Exit.Exit<number, LockError> | undefined = undefined
-  readonly deferred = Deferred.makeUnsafe<number, LockError>()
-  readonly fiber: Fiber.Fiber<unknown, unknown>
-  readonly start: number
-  constructor(fiber: Fiber.Fiber<unknown, unknown>) {
-    this.fiber = fiber
-    this.start = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
-  }
-  waited(): number {
-    return this.fiber.getRef(Clock.Clock).currentTimeMillisUnsafe() - this.start
-  }
-}
+class Waiter extends TimedWaiter<number, LockError> {}
 
 const fail = (reason: LockErrorReason, waited = 0) => Exit.fail(new LockError({ reason, waited }))
 

@@ -27,7 +27,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as MutableList from "effect/MutableList"
 import type * as Scope from "effect/Scope"
-import { wake } from "./internal/wakeups.ts"
+import { BaseWaiter, wake, WAITING } from "./internal/wakeups.ts"
 
 // =============================================================================
 // Errors
@@ -180,7 +180,6 @@ const OPEN = 0
 const STOPPING = 1
 const DONE = 2
 
-const WAITING = 0
 const HANDED = 1
 const SETTLED = 2
 
@@ -188,18 +187,12 @@ const exitVoid = Exit.void
 const stopped = () => Exit.fail(new QueueError({ reason: "Stopped" }))
 const timedOut = () => Exit.fail(new QueueError({ reason: "Timeout" }))
 
-class Waiter<A> {
-  state = WAITING
-  timer: Fiber.Fiber<void> | undefined = undefined
-  // The outcome of a queued wake-up.
-  exit: Exit.Exit<any, QueueError> | undefined = undefined
+class Waiter<A> extends BaseWaiter<any, QueueError> {
   // The item handed to a waiting popper, until it resumes.
   handed: A | undefined = undefined
-  readonly deferred = Deferred.makeUnsafe<A, QueueError>()
-  readonly fiber: Fiber.Fiber<unknown, unknown>
   readonly item: A
   constructor(fiber: Fiber.Fiber<unknown, unknown>, item: A) {
-    this.fiber = fiber
+    super(fiber)
     this.item = item
   }
 }

@@ -20,14 +20,13 @@
  *
  * @since 0.1.0
  */
-import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import { wake } from "./internal/wakeups.ts"
+import { TimedWaiter, wake, WAITING } from "./internal/wakeups.ts"
 
 // =============================================================================
 // Errors
@@ -156,28 +155,16 @@ export interface SemaphoreOptions {
 // Implementation
 // =============================================================================
 
-const WAITING = 0
 const GRANTED = 1
 const DONE = 2
 
 const exitVoid = Exit.void
 
-class Waiter {
-  state = WAITING
-  timer: Fiber.Fiber<void> | undefined = undefined
-  // The outcome of a queued wake-up.
-  exit: Exit.Exit<void, SemaphoreError> | undefined = undefined
-  readonly deferred = Deferred.makeUnsafe<void, SemaphoreError>()
-  readonly fiber: Fiber.Fiber<unknown, unknown>
+class Waiter extends TimedWaiter<void, SemaphoreError> {
   readonly n: number
-  readonly start: number
   constructor(fiber: Fiber.Fiber<unknown, unknown>, n: number) {
-    this.fiber = fiber
+    super(fiber)
     this.n = n
-    this.start = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
-  }
-  waited(): number {
-    return this.fiber.getRef(Clock.Clock).currentTimeMillisUnsafe() - this.start
   }
 }
 

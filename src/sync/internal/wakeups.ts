@@ -11,6 +11,7 @@
  *
  * @since 0.1.0
  */
+import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import type * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -80,5 +81,54 @@ export const wake = <A, E>(waiter: Waiter<A, E>, exit: Exit.Exit<A, E>, defer = 
   if (!flushScheduled) {
     flushScheduled = true
     ;(Fiber.getCurrent() ?? waiter.fiber).currentDispatcher.scheduleTask(flush, 0)
+  }
+}
+
+/**
+ * The state every waiter starts in; each primitive numbers its other states
+ * (granted, handed, done) from 1.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const WAITING = 0
+
+/**
+ * What every primitive's waiter holds: its state, its timeout's fiber, the
+ * deferred it awaits and the outcome held while its wake-up is queued.
+ *
+ * ```ts
+ * class PopWaiter extends BaseWaiter<Item, QueueError> {}
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export class BaseWaiter<A, E> implements Waiter<A, E> {
+  state = WAITING
+  timer: Fiber.Fiber<void> | undefined = undefined
+  exit: Exit.Exit<A, E> | undefined = undefined
+  readonly deferred = Deferred.makeUnsafe<A, E>()
+  readonly fiber: Fiber.Fiber<unknown, unknown>
+  constructor(fiber: Fiber.Fiber<unknown, unknown>) {
+    this.fiber = fiber
+  }
+}
+
+/**
+ * A waiter that knows how long it has waited (for timeouts that report it).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export class TimedWaiter<A, E> extends BaseWaiter<A, E> {
+  readonly start: number
+  constructor(fiber: Fiber.Fiber<unknown, unknown>) {
+    super(fiber)
+    this.start = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
+  }
+  /** Milliseconds since the wait began, on the fiber's clock. */
+  waited(): number {
+    return this.fiber.getRef(Clock.Clock).currentTimeMillisUnsafe() - this.start
   }
 }
