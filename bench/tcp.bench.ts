@@ -6,6 +6,7 @@
  */
 import * as Net from "node:net"
 import { compare } from "./harness.ts"
+import { pingpong as pingpongLoad } from "./load.ts"
 import { type ServerProcess, withServer as withServerProcess } from "./server-process.ts"
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2)
@@ -21,30 +22,15 @@ const connectTo = (port: number): Promise<Net.Socket> =>
     socket.once("error", reject)
   })
 
-/** 64 connections, each sending 64 bytes and waiting for them back; also the server's CPU per round trip. */
+/** 64 connections, each keeping one 64-byte message in flight; also the server's CPU per round trip. */
 const pingpong = (kind: "fiberloop" | "raw") =>
   withServer(kind, async ({ port, stats }) => {
-    const message = Buffer.alloc(64, 120)
     const sockets = await Promise.all(Array.from({ length: 64 }, () => connectTo(port)))
-    let trips = 0
-    let running = true
+    await pingpongLoad(sockets, 300)
     const cpuBefore = (await stats()).cpuMicros
     const start = performance.now()
-    await Promise.all(sockets.map((socket) =>
-      new Promise<void>((done) => {
-        let got = 0
-        socket.on("data", (chunk) => {
-          got += chunk.length
-          if (got < 64) return
-          got -= 64
-          trips++
-          if (running) socket.write(message)
-          else done()
-        })
-        socket.write(message)
-      })
-    ).concat([new Promise<void>((r) => setTimeout(() => (running = false, r()), SECONDS * 1000))]))
-    const rate = trips / ((performance.now() - start) / 1000)
+    const rate = await pingpongLoad(sockets, SECONDS * 1000)
+    const trips = rate * ((performance.now() - start) / 1000)
     const cpu = ((await stats()).cpuMicros - cpuBefore) / trips
     for (const s of sockets) s.destroy()
     return { value: rate, side: { cpu } }

@@ -12,6 +12,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as NodeTls from "node:tls"
 import { compare } from "./harness.ts"
+import { pingpong as pingpongLoad } from "./load.ts"
 import { withServer as withServerProcess } from "./server-process.ts"
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2)
@@ -82,33 +83,12 @@ const handshakes = (kind: Kind) =>
   })
 
 /** 64 TLS connections, each sending 64 bytes and waiting for them back; round trips/s. */
+/** 64 connections, each keeping one 64-byte message in flight; round trips/s. */
 const pingpong = (kind: Kind) =>
   withServer(kind, async (port) => {
-    const message = Buffer.alloc(64, 120)
     const sockets = await Promise.all(Array.from({ length: 64 }, () => connectTo(port)))
-    const run = (millis: number) =>
-      new Promise<number>((resolve) => {
-        let trips = 0
-        let running = true
-        let pending = sockets.length
-        const start = performance.now()
-        for (const socket of sockets) {
-          let got = 0
-          socket.removeAllListeners("data")
-          socket.on("data", (chunk: Buffer) => {
-            got += chunk.length
-            if (got < 64) return
-            got -= 64
-            trips++
-            if (running) socket.write(message)
-            else if (--pending === 0) resolve(trips / ((performance.now() - start) / 1000))
-          })
-          socket.write(message)
-        }
-        setTimeout(() => (running = false), millis)
-      })
-    await run(WARMUP_MILLIS)
-    const rate = await run(SECONDS * 1000)
+    await pingpongLoad(sockets, WARMUP_MILLIS)
+    const rate = await pingpongLoad(sockets, SECONDS * 1000)
     for (const socket of sockets) socket.destroy()
     return rate
   })
