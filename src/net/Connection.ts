@@ -637,20 +637,16 @@ export const make = (
   Effect.acquireRelease(Effect.sync(() => makeUnsafe(socket, options)), (conn) => conn.close)
 
 /**
- * Swaps the socket under a connection (a TLS upgrade): returns the current
- * socket and the bytes read from it but not yet consumed, and keeps the
- * connection's read buffer empty until `attach` gives it the new socket.
+ * Closes a connection from outside Effect (a server's bookkeeping when a
+ * connection's fiber has ended). Idempotent, like `close`.
  *
- * @category internals
+ * **Example** (Closing from a fiber observer)
+ *
+ * ```ts
+ * fiber.addObserver(() => Connection.closeUnsafe(conn))
+ * ```
+ *
+ * @category destructors
  * @since 0.1.0
  */
-export const detachUnsafe = (conn: Connection): { readonly socket: Net.Socket; readonly unread: Buffer } =>
-  (conn as ConnectionImpl).detach()
-
-/**
- * Points a connection at a new socket (after `detachUnsafe`).
- *
- * @category internals
- * @since 0.1.0
- */
-export const attachUnsafe = (conn: Connection, socket: Net.Socket): void => (conn as ConnectionImpl).attach(socket)
+export const closeUnsafe = (conn: Connection): void => (conn as ConnectionImpl).closeUnsafe()

@@ -303,7 +303,7 @@ export const makeServer: <E, R>(
 
     const finished = (fiber: Fiber.Fiber<unknown, E>, conn: Connection.Connection, exit: Exit.Exit<unknown, E>) => {
       fibers.delete(fiber)
-      ;(conn as unknown as { closeUnsafe(): void }).closeUnsafe()
+      Connection.closeUnsafe(conn)
       tally.active--
       tally.bytesRead += conn.bytesRead
       tally.bytesWritten += conn.bytesWritten
