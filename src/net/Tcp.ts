@@ -257,6 +257,9 @@ export const makeServer: <E, R>(
     const waiting: Array<Net.Socket> = []
     const counts = { accepted: 0, rejected: 0, failed: 0, acceptErrors: 0 }
     let accepting = true
+    /** While out of file descriptors: the pending re-listen, and the current backoff in ms. */
+    let relisten: ReturnType<typeof setTimeout> | undefined
+    let backoff = 0
     let drained: Deferred.Deferred<void> | undefined
     const tls = options.tls === undefined || Tls.isServerContext(options.tls)
       ? options.tls
@@ -355,8 +358,6 @@ export const makeServer: <E, R>(
     // but once that spare is lost libuv retries accept() in a loop that never returns to the event loop,
     // so no connection can close and free a descriptor. Closing the listening socket is the only way out
     // of that loop: stop listening, back off (doubling up to a second), listen again on the same address.
-    let backoff = 0
-    let relisten: ReturnType<typeof setTimeout> | undefined
     const pauseAccepting = () => {
       server.close()
       backoff = Math.min(Math.max(backoff * 2, 50), 1000)
