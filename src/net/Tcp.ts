@@ -257,9 +257,6 @@ export const makeServer: <E, R>(
     const waiting: Array<Net.Socket> = []
     const counts = { accepted: 0, rejected: 0, failed: 0, acceptErrors: 0 }
     let accepting = true
-    /** While out of file descriptors: the pending re-listen, and the current backoff in ms. */
-    let relisten: ReturnType<typeof setTimeout> | undefined
-    let backoff = 0
     let drained: Deferred.Deferred<void> | undefined
     const tls = options.tls === undefined || Tls.isServerContext(options.tls)
       ? options.tls
@@ -322,7 +319,6 @@ export const makeServer: <E, R>(
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
         accepting = false
-        if (relisten !== undefined) clearTimeout(relisten)
         server.close()
         for (const socket of waiting) socket.destroy()
         waiting.length = 0
@@ -352,36 +348,12 @@ export const makeServer: <E, R>(
       socket.destroySoon()
     })
     yield* listen(server, options)
-    const address = addressOf(server)
-
-    // Out of descriptors. Node normally hides EMFILE (libuv accepts and drops the excess with a spare fd),
-    // but once that spare is lost libuv retries accept() in a loop that never returns to the event loop,
-    // so no connection can close and free a descriptor. Closing the listening socket is the only way out
-    // of that loop: stop listening, back off (doubling up to a second), listen again on the same address.
-    const pauseAccepting = () => {
-      server.close()
-      backoff = Math.min(Math.max(backoff * 2, 50), 1000)
-      relisten = setTimeout(() => {
-        relisten = undefined
-        if (!accepting) return
-        server.listen({ host: address.host, port: address.port, backlog: options.backlog ?? 511 }, () => {
-          backoff = 0
-        })
-      }, backoff)
-    }
     server.on("error", (error: Error) => {
       counts.acceptErrors++
-      const code = (error as { code?: string }).code
-      const exhausted = code === "EMFILE" || code === "ENFILE"
-      // a failed re-listen (out of descriptors again, or the port taken meanwhile) is retried the same way
-      if ((exhausted || !server.listening) && accepting && relisten === undefined) pauseAccepting()
-      runFork(
-        Effect.logWarning(
-          exhausted ? `fiberloop: out of file descriptors; accepting again in ${backoff} ms` : "fiberloop: accept failed",
-          error
-        ) as Effect.Effect<void, never, R>
-      )
+      runFork(Effect.logWarning("fiberloop: accept failed; still accepting", error) as Effect.Effect<void, never, R>)
     })
+
+    const address = addressOf(server)
     return {
       address,
       stats: () => ({ ...counts, active: fibers.size, waiting: waiting.length }),

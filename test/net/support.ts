@@ -35,7 +35,7 @@ export const readToEnd = (socket: Net.Socket) =>
     socket.on("error", () => {})
   })
 
-/** The next `n` bytes... or as many as arrive before the end, as text. */
+/** The next `n` bytes, or as many as arrive before the end (or a reset), as text. */
 export const readBytes = (socket: Net.Socket, n: number) =>
   Effect.callback<string>((resume) => {
     let got = Buffer.alloc(0)
@@ -46,10 +46,13 @@ export const readBytes = (socket: Net.Socket, n: number) =>
     const done = () => {
       socket.off("data", onData)
       socket.off("end", done)
+      socket.off("close", done)
       resume(Effect.succeed(got.toString()))
     }
     socket.on("data", onData)
+    socket.on("error", () => {})
     socket.once("end", done)
+    socket.once("close", done)
   })
 
 /** Writes to a raw socket and waits for the write to be flushed. */
