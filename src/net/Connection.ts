@@ -650,3 +650,22 @@ export const make = (
  * @since 0.1.0
  */
 export const closeUnsafe = (conn: Connection): void => (conn as ConnectionImpl).closeUnsafe()
+
+/**
+ * Stops a connection from reading its socket and hands the socket over,
+ * with the bytes received but not yet read (put them back with
+ * `socket.unshift`). The connection still closes the socket when its owner
+ * ends. Used to give a connection's socket to another socket library.
+ *
+ * **Example** (Handing a socket to effect/socket)
+ *
+ * ```ts
+ * const { socket, unread } = Connection.detachUnsafe(conn)
+ * if (unread.length > 0) socket.unshift(unread)
+ * ```
+ *
+ * @category destructors
+ * @since 0.1.0
+ */
+export const detachUnsafe = (conn: Connection): { readonly socket: Net.Socket; readonly unread: Buffer } =>
+  (conn as ConnectionImpl).detach()
