@@ -267,7 +267,11 @@ class ConnectionImpl implements Connection {
 
   error(error: Error): void {
     if (this.failure === undefined && !this.closedByUs) {
-      this.failure = fromNodeError(error, { host: this.socket.remoteAddress, port: this.socket.remotePort })
+      const where = { host: this.socket.remoteAddress, port: this.socket.remotePort }
+      // OpenSSL's errors on an established TLS connection (a corrupt record, a fatal alert) are TLS conditions
+      this.failure = (error as { code?: string }).code?.startsWith("ERR_SSL_")
+        ? Tls.fromNodeError(error, where)
+        : fromNodeError(error, where)
     }
     this.wake()
   }

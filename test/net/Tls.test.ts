@@ -12,7 +12,9 @@ import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import { X509Certificate } from "node:crypto"
+import { readFileSync } from "node:fs"
 import * as Net from "node:net"
+import * as NodeTls from "node:tls"
 import type * as Connection from "../../src/net/Connection.ts"
 import type { ConnectionError, TlsError } from "../../src/net/Errors.ts"
 import * as Tcp from "../../src/net/Tcp.ts"
@@ -310,6 +312,28 @@ describe("Tls", () => {
         assert.strictEqual(yield* client.line, "alive")
         assert.strictEqual(handled(), 1)
         assert.strictEqual(server.stats().failed, 2)
+      })))
+
+    it.live("reports a corrupt record after the handshake as a TLS protocol error", () =>
+      live(Effect.gen(function*() {
+        const certs = yield* Certs
+        const { failures, port } = yield* tlsServer({ key: certs.server.key, cert: certs.server.cert })
+        // a TLS client over a TCP socket we can also write to directly, under its TLS layer
+        const tcp = yield* rawClient(port)
+        const tls = NodeTls.connect({ socket: tcp, ca: readFileSync(certs.caFile), servername: "localhost" })
+        tls.on("error", () => {})
+        yield* Effect.callback<void>((resume) => void tls.once("secureConnect", () => resume(Effect.void)))
+        tls.write("before\n")
+        assert.strictEqual(
+          yield* Effect.callback<string>((resume) => void tls.once("data", (d) => resume(Effect.succeed(String(d))))),
+          "before\n"
+        )
+        // an application-data record whose ciphertext is noise: it cannot authenticate
+        tcp.write(Buffer.concat([Buffer.from([0x17, 0x03, 0x03, 0x00, 0x20]), Buffer.alloc(32, 0x5a)]))
+        const error = errorOf(yield* Queue.take(failures))
+        assert.strictEqual(error?._tag, "TlsError")
+        assert.strictEqual(error?.reason, "Protocol")
+        assert.match(error?.code ?? "", /^ERR_SSL_/)
       })))
 
     it.live("times out a client that sends nothing, without calling the handler", () =>
