@@ -1,0 +1,55 @@
+/**
+ * The echo servers the stream benchmarks measure, each in a server process
+ * (bench/server-process.ts): a raw Node one, and fiberloop's `Tcp.serve`, with
+ * or without TLS. Both listen on 127.0.0.1 and announce their port.
+ */
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Dns from "effect/net/Dns"
+import type * as Net from "node:net"
+import * as Tcp from "../src/net/Tcp.ts"
+import type * as Tls from "../src/net/Tls.ts"
+import { announce } from "./server-process.ts"
+
+/**
+ * Echoes every connection `server` reports by `event` (`connection` for
+ * `net`, `secureConnection` for `tls`).
+ *
+ * ```ts
+ * serveRawEcho(Net.createServer({ noDelay: true }), "connection")
+ * ```
+ */
+export const serveRawEcho = (server: Net.Server, event: "connection" | "secureConnection"): void => {
+  let open = 0
+  server.on(event, (socket: Net.Socket) => {
+    open++
+    socket.on("data", (chunk) => socket.write(chunk))
+    socket.on("error", () => {})
+    socket.on("close", () => open--)
+  })
+  server.listen({ host: "127.0.0.1", port: 0, backlog: 4096 }, () =>
+    announce((server.address() as Net.AddressInfo).port, () => open))
+}
+
+/**
+ * Echoes with `Tcp.serve`, over TLS when given credentials.
+ *
+ * ```ts
+ * serveFiberloopEcho({ key: { file: "server.key" }, cert: { file: "server.crt" } })
+ * ```
+ */
+export const serveFiberloopEcho = (tls?: Tls.ServerOptions): void => {
+  const program = Effect.gen(function*() {
+    const server = yield* Tcp.serve({
+      host: "127.0.0.1",
+      port: 0,
+      backlog: 4096,
+      ...(tls !== undefined && { tls }),
+      handler: (conn) =>
+        Effect.forever(Effect.flatMap(conn.receivePartial(), (chunk) => conn.send(chunk)), { disableYield: true })
+    })
+    announce(server.address.port, () => server.stats().active)
+    return yield* Effect.never
+  })
+  Effect.runFork(program.pipe(Effect.scoped, Effect.provide(Tcp.layer.pipe(Layer.provide(Dns.layerStatic({}))))))
+}
