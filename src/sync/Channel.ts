@@ -31,7 +31,7 @@ import * as Fiber from "effect/Fiber"
 import * as MutableList from "effect/MutableList"
 import type * as Pull from "effect/Pull"
 import * as Stream from "effect/Stream"
-import { BaseWaiter, wake, WAITING } from "./internal/wakeups.ts"
+import { BaseWaiter, first, timeoutMillis, WAITING, wake } from "./internal/wakeups.ts"
 
 // =============================================================================
 // Errors
@@ -350,10 +350,7 @@ const fire = (entry: Entry<any>, tag: "Received" | "Sent" | "Closed", value?: un
   }
 }
 
-const first = <A>(set: Set<A>): A => set.values().next().value!
 
-const toMillis = (input: Duration.Input | undefined): number =>
-  input === undefined ? Infinity : Duration.toMillis(input)
 
 class ChannelImpl<A> implements Channel<A> {
   readonly buffer = MutableList.make<A>()
@@ -706,7 +703,7 @@ export const select = <const Cases extends ReadonlyArray<SelectCase>>(
       }
     }
     if (options?.default === true) return resultDefault
-    const timeout = toMillis(options?.timeout)
+    const timeout = timeoutMillis(options?.timeout)
     if (timeout <= 0) return resultTimeout
     const waiter = new Waiter(Fiber.getCurrent()!, true)
     for (let i = 0; i < cases.length; i++) {

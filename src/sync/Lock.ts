@@ -25,7 +25,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import { TimedWaiter, wake, WAITING } from "./internal/wakeups.ts"
+import { TimedWaiter, timeoutMillis, WAITING, wake } from "./internal/wakeups.ts"
 
 // =============================================================================
 // Errors
@@ -165,8 +165,6 @@ class Waiter extends TimedWaiter<number, LockError> {}
 
 const fail = (reason: LockErrorReason, waited = 0) => Exit.fail(new LockError({ reason, waited }))
 
-const toMillis = (input: Duration.Input | undefined, fallback: number): number =>
-  input === undefined ? fallback : Duration.toMillis(input)
 
 class LockImpl implements Lock {
   owner: Fiber.Fiber<unknown, unknown> | undefined = undefined
@@ -189,7 +187,7 @@ class LockImpl implements Lock {
 
   constructor(options?: LockOptions | undefined) {
     this.reentrant = options?.reentrant ?? true
-    this.timeout = toMillis(options?.timeout, Infinity)
+    this.timeout = timeoutMillis(options?.timeout, Infinity)
     this.getDefault = Effect.suspend(() => this.acquire(Fiber.getCurrent()!, this.timeout))
     this.release = Effect.suspend(() => this.releaseFor(Fiber.getCurrent()!))
     this.destroy = Effect.sync(() => this.destroyUnsafe())
@@ -199,7 +197,7 @@ class LockImpl implements Lock {
 
   get(timeout?: Duration.Input): Effect.Effect<number, LockError> {
     if (timeout === undefined) return this.getDefault
-    return Effect.suspend(() => this.acquire(Fiber.getCurrent()!, toMillis(timeout, this.timeout)))
+    return Effect.suspend(() => this.acquire(Fiber.getCurrent()!, timeoutMillis(timeout, this.timeout)))
   }
 
   withLock<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | LockError, R> {

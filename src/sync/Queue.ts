@@ -27,7 +27,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as MutableList from "effect/MutableList"
 import type * as Scope from "effect/Scope"
-import { BaseWaiter, wake, WAITING } from "./internal/wakeups.ts"
+import { BaseWaiter, first, timeoutMillis, WAITING, wake } from "./internal/wakeups.ts"
 
 // =============================================================================
 // Errors
@@ -197,10 +197,7 @@ class Waiter<A> extends BaseWaiter<any, QueueError> {
   }
 }
 
-const first = <A>(set: Set<A>): A => set.values().next().value!
 
-const toMillis = (input: Duration.Input | undefined): number =>
-  input === undefined ? Infinity : Duration.toMillis(input)
 
 class QueueImpl<A> implements Queue<A> {
   readonly items = MutableList.make<A>()
@@ -250,7 +247,7 @@ class QueueImpl<A> implements Queue<A> {
 
   pop(timeout?: Duration.Input): Effect.Effect<A, QueueError> {
     if (timeout === undefined) return this.popForever
-    return Effect.suspend(() => this.popUnsafe(toMillis(timeout)))
+    return Effect.suspend(() => this.popUnsafe(timeoutMillis(timeout)))
   }
 
   finish(timeout?: Duration.Input): Effect.Effect<void, QueueError> {
@@ -258,7 +255,7 @@ class QueueImpl<A> implements Queue<A> {
       Effect.andThen(this.stop, Deferred.await(this.done)),
       () => Effect.suspend(() => Fiber.awaitAll(Array.from(this.running)))
     )
-    const millis = toMillis(timeout)
+    const millis = timeoutMillis(timeout)
     if (!Number.isFinite(millis)) return Effect.asVoid(drained)
     return Effect.timeoutOrElse(Effect.asVoid(drained), {
       duration: millis,

@@ -26,7 +26,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import { TimedWaiter, wake, WAITING } from "./internal/wakeups.ts"
+import { TimedWaiter, timeoutMillis, WAITING, wake } from "./internal/wakeups.ts"
 
 // =============================================================================
 // Errors
@@ -170,8 +170,6 @@ class Waiter extends TimedWaiter<void, SemaphoreError> {
 
 const fail = (reason: SemaphoreErrorReason, waited = 0) => Exit.fail(new SemaphoreError({ reason, waited }))
 
-const toMillis = (input: Duration.Input | undefined, fallback: number): number =>
-  input === undefined ? fallback : Duration.toMillis(input)
 
 const checkPermits = (n: number): number => {
   if (!Number.isInteger(n) || n < 0) throw new RangeError(`permits must be a non-negative integer, got ${n}`)
@@ -199,7 +197,7 @@ class SemaphoreImpl implements Semaphore {
     this.max = options.max
     this.free = checkPermits(options.start ?? 0)
     if (this.free > this.max) throw new RangeError(`start (${this.free}) exceeds max (${this.max})`)
-    this.timeout = toMillis(options.timeout, Infinity)
+    this.timeout = timeoutMillis(options.timeout, Infinity)
     this.take1 = Effect.suspend(() => this.takeOrWait(1, this.timeout, undefined))
     this.give1 = Effect.suspend(() => this.giveUnsafe(1))
     this.count = Effect.sync(() => this.free)
@@ -209,7 +207,7 @@ class SemaphoreImpl implements Semaphore {
 
   take(n?: number, timeout?: Duration.Input): Effect.Effect<void, SemaphoreError> {
     if ((n === undefined || n === 1) && timeout === undefined) return this.take1
-    return Effect.suspend(() => this.takeOrWait(checkPermits(n ?? 1), toMillis(timeout, this.timeout), undefined))
+    return Effect.suspend(() => this.takeOrWait(checkPermits(n ?? 1), timeoutMillis(timeout, this.timeout), undefined))
   }
 
   give(n?: number): Effect.Effect<void, SemaphoreError> {

@@ -1,5 +1,6 @@
 /**
- * Waking waiters of the sync primitives (Lock, Semaphore, Channel, Queue).
+ * Waiters of the sync primitives (Lock, Semaphore, Channel, Queue): waking
+ * them, their shared fields, their order and their timeouts.
  *
  * A waiter is resumed inline, as `Deferred.succeed` would, unless resumes are
  * already nested `MAX_DEPTH` deep, wake-ups are already queued, or the caller
@@ -13,6 +14,7 @@
  */
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
 import type * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 
@@ -132,3 +134,30 @@ export class TimedWaiter<A, E> extends BaseWaiter<A, E> {
     return this.fiber.getRef(Clock.Clock).currentTimeMillisUnsafe() - this.start
   }
 }
+
+/**
+ * A wait's timeout in milliseconds: `fallback` (no limit by default) when
+ * none is given.
+ *
+ * ```ts
+ * timeoutMillis(options?.timeout) // => Infinity when absent
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const timeoutMillis = (input: Duration.Input | undefined, fallback = Infinity): number =>
+  input === undefined ? fallback : Duration.toMillis(input)
+
+/**
+ * The oldest member of a set (sets iterate in insertion order): the next
+ * waiter in FIFO order.
+ *
+ * ```ts
+ * first(new Set([1, 2])) // => 1
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const first = <A>(set: Set<A>): A => set.values().next().value!
