@@ -670,29 +670,29 @@ export const makeClientContext = (options: ClientOptions): Effect.Effect<ClientC
 export const isClientContext = (u: unknown): u is ClientContext =>
   typeof u === "object" && u !== null && ClientContextTypeId in u
 
-/** Contexts made from plain option objects, so passing the same object again does not reload it. */
-const serverContexts = new WeakMap<ServerOptions, ServerContextImpl>()
-const clientContexts = new WeakMap<ClientOptions, ClientContextImpl>()
-
-const serverContextOf = (server: ServerOptions | ServerContext): Effect.Effect<ServerContextImpl, TlsError> => {
-  if (server instanceof ServerContextImpl) return Effect.succeed(server)
-  const cached = serverContexts.get(server as ServerOptions)
-  if (cached !== undefined) return Effect.succeed(cached)
-  return Effect.map(makeServerContext(server as ServerOptions), (context) => {
-    serverContexts.set(server as ServerOptions, context as ServerContextImpl)
-    return context as ServerContextImpl
-  })
+/**
+ * A context given as such, or made from options. Contexts made from a plain
+ * option object are cached by its identity, so passing the same object again
+ * does not reload it.
+ */
+const contextOf = <O extends object, P, C extends P>(
+  impl: abstract new(...args: Array<any>) => C,
+  make: (options: O) => Effect.Effect<P, TlsError>
+) => {
+  const made = new WeakMap<O, C>()
+  return (input: O | P): Effect.Effect<C, TlsError> => {
+    if (input instanceof impl) return Effect.succeed(input)
+    const cached = made.get(input as O)
+    if (cached !== undefined) return Effect.succeed(cached)
+    return Effect.map(make(input as O), (context) => {
+      made.set(input as O, context as C)
+      return context as C
+    })
+  }
 }
 
-const clientContextOf = (client: ClientOptions | ClientContext): Effect.Effect<ClientContextImpl, TlsError> => {
-  if (client instanceof ClientContextImpl) return Effect.succeed(client)
-  const cached = clientContexts.get(client as ClientOptions)
-  if (cached !== undefined) return Effect.succeed(cached)
-  return Effect.map(makeClientContext(client as ClientOptions), (context) => {
-    clientContexts.set(client as ClientOptions, context as ClientContextImpl)
-    return context as ClientContextImpl
-  })
-}
+const serverContextOf = contextOf<ServerOptions, ServerContext, ServerContextImpl>(ServerContextImpl, makeServerContext)
+const clientContextOf = contextOf<ClientOptions, ClientContext, ClientContextImpl>(ClientContextImpl, makeClientContext)
 
 let warnedUnverified = false
 
