@@ -6,15 +6,10 @@ import * as Fiber from "effect/Fiber"
 import * as Schema from "effect/Schema"
 import { TestClock } from "effect/testing"
 import { Lock } from "../../src/sync/index.ts"
+import { yieldUntil } from "./support.ts"
 
 // Yields until `n` fibers wait for the lock; dies rather than hangs.
-const waitersOf = (lock: Lock.Lock, n: number, budget = 10_000): Effect.Effect<void> =>
-  Effect.flatMap(lock.waiting, (w) =>
-    w === n
-      ? Effect.void
-      : budget === 0
-      ? Effect.die(new Error(`waiting stayed at ${w}, expected ${n}`))
-      : Effect.andThen(Effect.yieldNow, waitersOf(lock, n, budget - 1)))
+const waitersOf = (lock: Lock.Lock, n: number): Effect.Effect<void> => yieldUntil(lock.waiting, n)
 
 describe("Lock", () => {
   it.effect("acquires uncontended with zero wait", () =>

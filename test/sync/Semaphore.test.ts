@@ -5,15 +5,10 @@ import * as Fiber from "effect/Fiber"
 import * as Schema from "effect/Schema"
 import { TestClock } from "effect/testing"
 import { Semaphore } from "../../src/sync/index.ts"
+import { yieldUntil } from "./support.ts"
 
 // Yields until `n` permits are requested by waiters; dies rather than hangs.
-const waitingFor = (sem: Semaphore.Semaphore, n: number, budget = 10_000): Effect.Effect<void> =>
-  Effect.flatMap(sem.waiting, (w) =>
-    w === n
-      ? Effect.void
-      : budget === 0
-      ? Effect.die(new Error(`waiting stayed at ${w}, expected ${n}`))
-      : Effect.andThen(Effect.yieldNow, waitingFor(sem, n, budget - 1)))
+const waitingFor = (sem: Semaphore.Semaphore, n: number): Effect.Effect<void> => yieldUntil(sem.waiting, n)
 
 describe("Semaphore", () => {
   it.effect("starts with `start` permits and takes and gives them", () =>
