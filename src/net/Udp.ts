@@ -34,6 +34,7 @@ import type * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Dns from "effect/net/Dns"
 import * as NetAddress from "effect/net/NetAddress"
+import * as References from "effect/References"
 import * as Scope from "effect/Scope"
 import * as Dgram from "node:dgram"
 import * as Net from "node:net"
@@ -688,7 +689,11 @@ const serveWith = (dns: Dns.Dns["Service"]) => {
       const handler = options.handler
       const onError = options.onError
       const buffer = socket.buffer
-      const run = Effect.runForkWith(Context.omit(Scope.Scope)(yield* Effect.context<R>()) as Context.Context<R>)
+      // handler fibers get the caller's services, without its scope and without the stack frame of this span
+      // (which would annotate every handler failure with a new Map)
+      const run = Effect.runForkWith(
+        Context.omit(Scope.Scope, References.CurrentStackFrame)(yield* Effect.context<R>()) as Context.Context<R>
+      )
       const fibers = new Set<Fiber.Fiber<unknown, E>>()
       let draining = false
       let closing = false
