@@ -18,28 +18,24 @@
  * The `Udp` service holds that dependency; `layer` needs a `Dns` layer such as
  * `NodeDns.layer`.
  *
- * `serve` starts each datagram's handler in a fiber of its own, straight from
- * the `'message'` event (no receive-loop fiber to wake per datagram); at the
- * `concurrency` limit datagrams wait in the socket's bounded buffer. Handlers
- * get the datagram and a `reply` function, never the socket, so none can close
- * it; a failing handler is counted and reported and the server goes on.
+ * `serve` runs a handler per datagram, each in a fiber of its own (the server
+ * lives in `UdpServer.ts`; its types are re-exported here).
  *
  * @since 0.1.0
  */
-import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import type * as Exit from "effect/Exit"
-import type * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Dns from "effect/net/Dns"
 import * as NetAddress from "effect/net/NetAddress"
-import * as References from "effect/References"
 import * as Scope from "effect/Scope"
 import * as Dgram from "node:dgram"
 import * as Net from "node:net"
 import * as DatagramBuffer from "./DatagramBuffer.ts"
 import * as Errors from "./Errors.ts"
+import * as Server from "./UdpServer.ts"
+
+export type { Incoming, ServeOptions, UdpServer } from "./UdpServer.ts"
 
 // =============================================================================
 // Models
@@ -582,222 +578,6 @@ const bindWith = (dns: Dns.Dns["Service"]) =>
   })
 
 // =============================================================================
-// Server
-// =============================================================================
-
-/**
- * A datagram as a server handler sees it: the payload, the sender, and `reply`,
- * which sends back to the sender through the server's socket. The handler
- * never holds the socket, so it cannot close it.
- *
- * **Example** (Echo)
- *
- * ```ts
- * const handler = ({ data, reply }: Udp.Incoming) => reply(data)
- * ```
- *
- * @category models
- * @since 0.1.0
- */
-export interface Incoming extends Datagram {
-  /** Sends `data` back to the datagram's sender. */
-  readonly reply: (data: Uint8Array | string) => Effect.Effect<void, SendError>
-}
-
-/**
- * Options for `serve`: where to bind, the handler, and how many handlers may
- * run at once.
- *
- * **Example** (A bounded echo server)
- *
- * ```ts
- * const options: Udp.ServeOptions<never, never> = {
- *   address: "127.0.0.1",
- *   port: 0,
- *   concurrency: 64,
- *   handler: ({ data, reply }) => reply(data)
- * }
- * ```
- *
- * @category models
- * @since 0.1.0
- */
-export interface ServeOptions<E, R> extends BindOptions {
-  /** Runs once per datagram, in its own fiber. Its failures are reported, never stop the server. */
-  readonly handler: (datagram: Incoming) => Effect.Effect<unknown, E, R>
-  /**
-   * Handlers running at once (default 1024). At the limit the server stops
-   * taking datagrams; they wait in the receive buffer, and beyond its capacity
-   * they are dropped and counted.
-   */
-  readonly concurrency?: number | "unbounded" | undefined
-  /** Called with a failed handler's cause; without it the failure is logged at warning level. */
-  readonly onError?: ((cause: Cause.Cause<E>, datagram: Datagram) => Effect.Effect<void>) | undefined
-}
-
-/**
- * A running UDP server: its bound address and counters.
- *
- * **Example** (Reading the port and the counters)
- *
- * ```ts
- * const server = yield* Udp.serve({ address: "127.0.0.1", handler })
- * server.address.port // => 41234
- * server.received // => 0
- * ```
- *
- * @category models
- * @since 0.1.0
- */
-export interface UdpServer {
-  /** Where the server is bound. */
-  readonly address: AddressInfo
-  /** Datagrams taken and handed to a handler. */
-  readonly received: number
-  /** Handlers that failed or died (interruption at shutdown does not count). */
-  readonly failures: number
-  /** Handlers running now. */
-  readonly active: number
-  /** Datagrams dropped because the receive buffer was full. */
-  readonly dropped: number
-}
-
-class UdpServerImpl implements UdpServer {
-  received = 0
-  failures = 0
-  active = 0
-  readonly socket: UdpSocketImpl
-  constructor(socket: UdpSocketImpl) {
-    this.socket = socket
-  }
-  get address(): AddressInfo {
-    return this.socket.localAddress
-  }
-  get dropped(): number {
-    return this.socket.dropped
-  }
-}
-
-const serveWith = (dns: Dns.Dns["Service"]) => {
-  const bind = bindWith(dns)
-  return Effect.fn("Udp.serve")(
-    function*<E, R>(options: ServeOptions<E, R>): Effect.fn.Return<UdpServer, BindError, Scope.Scope | R> {
-      const socket = yield* bind(options)
-      const server = new UdpServerImpl(socket)
-      const concurrency = options.concurrency ?? 1024
-      const limit = concurrency === "unbounded" ? Number.POSITIVE_INFINITY : Math.max(1, Math.floor(concurrency) || 1)
-      const handler = options.handler
-      const onError = options.onError
-      const buffer = socket.buffer
-      // handler fibers get the caller's services, without its scope and without the stack frame of this span
-      // (which would annotate every handler failure with a new Map)
-      const run = Effect.runForkWith(
-        Context.omit(Scope.Scope, References.CurrentStackFrame)(yield* Effect.context<R>()) as Context.Context<R>
-      )
-      const fibers = new Set<Fiber.Fiber<unknown, E>>()
-      let draining = false
-      let closing = false
-      let idle: ((effect: Effect.Effect<void>) => void) | undefined
-
-      const report = (cause: Cause.Cause<E>, datagram: Datagram): void => {
-        if (Cause.hasInterruptsOnly(cause)) return
-        server.failures++
-        run(
-          onError !== undefined
-            ? Effect.ignoreCause(Effect.suspend(() => onError(cause, datagram)))
-            : Effect.logWarning("Udp.serve: handler failed", cause)
-        )
-      }
-
-      // Runs a handler at once, in a fiber of its own; it may finish synchronously.
-      const start = (incoming: Incoming): void => {
-        server.received++
-        server.active++
-        let effect: Effect.Effect<unknown, E, R>
-        try {
-          effect = handler(incoming)
-        } catch (defect) {
-          effect = Effect.die(defect)
-        }
-        const fiber = run(effect)
-        const exit = fiber.pollUnsafe()
-        if (exit !== undefined) return finish(exit, incoming)
-        fibers.add(fiber)
-        fiber.addObserver((exit) => {
-          fibers.delete(fiber)
-          finish(exit, incoming)
-          drain()
-        })
-        // the handler may have closed the server's scope before it first suspended
-        if (closing) fiber.interruptUnsafe()
-      }
-
-      const finish = (exit: Exit.Exit<unknown, E>, datagram: Datagram): void => {
-        server.active--
-        if (exit._tag === "Failure") report(exit.cause, datagram)
-        if (server.active === 0 && idle !== undefined) {
-          const resume = idle
-          idle = undefined
-          resume(Effect.void)
-        }
-      }
-
-      // Starts buffered datagrams while there is room; a loop, not a recursion.
-      const drain = (): void => {
-        if (draining) return
-        draining = true
-        try {
-          while (server.active < limit && socket.sink !== undefined) {
-            const incoming = buffer.pollUnsafe()
-            if (incoming === undefined) break
-            // everything in a server's buffer was made by `sink` below
-            start(incoming as Incoming)
-          }
-        } finally {
-          draining = false
-        }
-      }
-
-      // Stops taking datagrams, interrupts the handlers and waits until none runs,
-      // counting one still starting (a handler that closed this scope itself)
-      const waitIdle = Effect.callback<void>((resume) => {
-        if (server.active === 0) return resume(Effect.void)
-        idle = resume
-        return Effect.sync(() => {
-          idle = undefined
-        })
-      })
-      yield* Effect.addFinalizer(() =>
-        Effect.suspend(() => {
-          closing = true
-          socket.sink = undefined
-          socket.onError = undefined
-          for (const fiber of fibers) fiber.interruptUnsafe()
-          return waitIdle
-        })
-      )
-      socket.onError = (error) => {
-        run(Effect.logWarning("Udp.serve: receive failed", error))
-      }
-      socket.sink = (data, info) => {
-        const address = info.address
-        const port = info.port
-        const incoming: Incoming = {
-          data,
-          address,
-          port,
-          family: info.family,
-          reply: (reply) => socket.sendToHost(reply, address, port)
-        }
-        if (server.active < limit && buffer.size === 0) start(incoming)
-        else buffer.offerUnsafe(incoming)
-      }
-      return server
-    }
-  )
-}
-
-// =============================================================================
 // Service
 // =============================================================================
 
@@ -820,7 +600,9 @@ export class Udp extends Context.Service<Udp, {
   /** Opens a socket bound to `options.address:options.port`, closed with the scope. */
   readonly bind: (options?: BindOptions) => Effect.Effect<UdpSocket, BindError, Scope.Scope>
   /** Binds a socket and runs `options.handler` per datagram until the scope closes. */
-  readonly serve: <E, R>(options: ServeOptions<E, R>) => Effect.Effect<UdpServer, BindError, Scope.Scope | R>
+  readonly serve: <E, R>(
+    options: Server.ServeOptions<E, R>
+  ) => Effect.Effect<Server.UdpServer, BindError, Scope.Scope | R>
 }>()("fiberloop/net/Udp") {}
 
 /**
@@ -836,9 +618,10 @@ export class Udp extends Context.Service<Udp, {
  * @category constructors
  * @since 0.1.0
  */
-export const make: Effect.Effect<Udp["Service"], never, Dns.Dns> = Dns.Dns.useSync((dns) =>
-  Udp.of({ bind: bindWith(dns), serve: serveWith(dns) })
-)
+export const make: Effect.Effect<Udp["Service"], never, Dns.Dns> = Dns.Dns.useSync((dns) => {
+  const bind = bindWith(dns)
+  return Udp.of({ bind, serve: Server.serveWith(bind) })
+})
 
 /**
  * The live `Udp` service on `node:dgram`; needs a `Dns` layer.
@@ -889,5 +672,7 @@ export const bind = (options?: BindOptions): Effect.Effect<UdpSocket, BindError,
  * @category constructors
  * @since 0.1.0
  */
-export const serve = <E, R>(options: ServeOptions<E, R>): Effect.Effect<UdpServer, BindError, Scope.Scope | Udp | R> =>
+export const serve = <E, R>(
+  options: Server.ServeOptions<E, R>
+): Effect.Effect<Server.UdpServer, BindError, Scope.Scope | Udp | R> =>
   Udp.use((udp) => udp.serve(options))
