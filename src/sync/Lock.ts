@@ -15,7 +15,10 @@
  * ("cannot release a lock not owned") is `"NotOwner"`, and "lock is not
  * re-entrant" is `"NotReentrant"`.
  *
- * Only waiters allocate: an uncontended acquire and release touch two fields.
+ * Only waiters allocate: an uncontended `withLock` touches two fields. A lock
+ * taken with `get` also observes its owner fiber (to free itself if the owner
+ * ends holding it) until the release that frees it, so a fiber holds one
+ * observer per lock it holds, never more.
  *
  * @since 0.1.0
  */
@@ -173,9 +176,9 @@ class LockImpl implements Lock {
   readonly waiters = new Set<Waiter>()
   readonly reentrant: boolean
   readonly timeout: number
-  // The last fiber to acquire with `get`, watched so that the lock is freed if
-  // it ends while holding it. The observer stays across releases (a fiber
-  // looping on get/release registers once) and moves when another fiber gets.
+  // The owner, when it acquired with `get`: watched so that the lock is freed
+  // if it ends while holding it. The observer is removed when the lock leaves
+  // it, so a fiber's observers never outnumber the locks it holds.
   watched: Fiber.Fiber<unknown, unknown> | undefined = undefined
   unwatch: (() => void) | undefined = undefined
 
@@ -298,9 +301,9 @@ class LockImpl implements Lock {
     Deferred.doneUnsafe(waiter.deferred, fail("Timeout", waiter.waited()))
   }
 
+  // Called with the owner only; a nested `get` finds it watched already.
   watch(fiber: Fiber.Fiber<unknown, unknown>): void {
     if (this.watched === fiber) return
-    this.unwatch?.()
     this.watched = fiber
     this.unwatch = fiber.addObserver(this.onOwnerExit)
   }
@@ -320,8 +323,14 @@ class LockImpl implements Lock {
     this.handOff()
   }
 
-  // The lock is free: give it to the longest waiter, or leave it unowned.
+  // The lock is free: stop watching the last owner, and give the lock to the
+  // longest waiter, or leave it unowned.
   handOff(): void {
+    if (this.unwatch !== undefined) {
+      this.unwatch()
+      this.unwatch = undefined
+      this.watched = undefined
+    }
     if (this.waiters.size > 0 && !this.destroyed) {
       for (const waiter of this.waiters) {
         this.waiters.delete(waiter)

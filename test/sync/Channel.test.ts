@@ -6,6 +6,7 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { TestClock } from "effect/testing"
 import { Channel } from "../../src/sync/index.ts"
+import { observersOf } from "./support.ts"
 
 // Yields a few times so forked fibers reach their waiting point (no sleeping).
 const settle = (n = 5) => Effect.repeat(Effect.yieldNow, { times: n })
@@ -228,6 +229,25 @@ describe("Channel", () => {
       }),
     { timeout: 20_000, arbitrary: { runs: 60 } }
   )
+
+  it.effect("sends, receives and waits leave no observer on the caller", () =>
+    Effect.gen(function*() {
+      yield* Effect.yieldNow
+      const self = Fiber.getCurrent()!
+      const before = observersOf(self)
+      for (let i = 0; i < 10_000; i++) {
+        const each = yield* Channel.make<number>({ capacity: 1 })
+        yield* each.send(i)
+        yield* each.receive
+      }
+      // A rendezvous receive that waits, then a send that waits.
+      const ch = yield* Channel.make<number>()
+      yield* Effect.forkChild(Effect.andThen(settle(), ch.send(1)))
+      assert.strictEqual(yield* ch.receive, 1)
+      yield* Effect.forkChild(Effect.andThen(settle(), ch.receive))
+      yield* ch.send(2)
+      assert.strictEqual(observersOf(self), before)
+    }))
 
   it.live("moves many values between fibers under real scheduling", () =>
     Effect.gen(function*() {

@@ -6,7 +6,7 @@ import * as Fiber from "effect/Fiber"
 import * as Schema from "effect/Schema"
 import { TestClock } from "effect/testing"
 import { Lock } from "../../src/sync/index.ts"
-import { yieldUntil } from "./support.ts"
+import { observersOf, yieldUntil } from "./support.ts"
 
 // Yields until `n` fibers wait for the lock; dies rather than hangs.
 const waitersOf = (lock: Lock.Lock, n: number): Effect.Effect<void> => yieldUntil(lock.waiting, n)
@@ -188,6 +188,44 @@ describe("Lock", () => {
       yield* Deferred.succeed(latch, undefined)
       assert.strictEqual(yield* Fiber.join(next), 0)
       assert.isTrue(Exit.isSuccess(yield* Fiber.await(leaker)))
+    }))
+
+  it.effect("a released lock leaves no observer on the fiber that got it", () =>
+    Effect.gen(function*() {
+      // The test runner observes this fiber once it first yields.
+      yield* Effect.yieldNow
+      const self = Fiber.getCurrent()!
+      const before = observersOf(self)
+      const lock = yield* Lock.make()
+      // Held with `get`: the lock watches its owner, to free itself if the owner ends.
+      yield* lock.get()
+      assert.strictEqual(observersOf(self), before + 1)
+      yield* lock.get()
+      assert.strictEqual(observersOf(self), before + 1)
+      yield* lock.release
+      yield* lock.release
+      assert.strictEqual(observersOf(self), before)
+      for (let i = 0; i < 100_000; i++) {
+        const each = yield* Lock.make()
+        yield* each.get()
+        yield* each.release
+      }
+      assert.strictEqual(observersOf(self), before)
+      // A waiter that got the lock by hand-off, then released it.
+      yield* lock.get()
+      const waiter = yield* Effect.forkChild(
+        Effect.gen(function*() {
+          yield* lock.get()
+          const held = observersOf(Fiber.getCurrent()!)
+          yield* lock.release
+          return [held, observersOf(Fiber.getCurrent()!)] as const
+        })
+      )
+      yield* waitersOf(lock, 1)
+      const base = observersOf(waiter)
+      yield* lock.release
+      assert.deepStrictEqual(yield* Fiber.join(waiter), [base + 1, base])
+      assert.strictEqual(observersOf(self), before)
     }))
 
   it.effect.prop(

@@ -7,6 +7,7 @@ import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import { TestClock } from "effect/testing"
 import { Queue } from "../../src/sync/index.ts"
+import { observersOf } from "./support.ts"
 
 // Yields a few times so forked fibers reach their waiting point (no sleeping).
 const settle = (n = 5) => Effect.repeat(Effect.yieldNow, { times: n })
@@ -202,6 +203,27 @@ describe("Queue", () => {
       }),
     { timeout: 20_000, arbitrary: { runs: 60 } }
   )
+
+  it.effect("pushes, pops and waits leave no observer on the caller", () =>
+    Effect.gen(function*() {
+      yield* Effect.yieldNow
+      const self = Fiber.getCurrent()!
+      const before = observersOf(self)
+      const q = yield* Queue.make<number>({ capacity: 1 })
+      for (let i = 0; i < 10_000; i++) {
+        yield* q.push(i)
+        yield* q.pop()
+      }
+      // A pop that waits and is served, one that times out, a push that waits.
+      yield* Effect.forkChild(Effect.andThen(settle(), q.push(1)))
+      assert.strictEqual(yield* q.pop(), 1)
+      yield* Effect.forkChild(Effect.andThen(settle(), TestClock.adjust("1 second")))
+      assert.strictEqual((yield* Effect.flip(q.pop("1 second"))).reason, "Timeout")
+      yield* q.push(2)
+      yield* Effect.forkChild(Effect.andThen(settle(), q.pop()))
+      yield* q.push(3)
+      assert.strictEqual(observersOf(self), before)
+    }))
 
   it.live("workers drain a queue under real scheduling", () =>
     Effect.gen(function*() {

@@ -5,7 +5,7 @@ import * as Fiber from "effect/Fiber"
 import * as Schema from "effect/Schema"
 import { TestClock } from "effect/testing"
 import { Semaphore } from "../../src/sync/index.ts"
-import { yieldUntil } from "./support.ts"
+import { observersOf, yieldUntil } from "./support.ts"
 
 // Yields until `n` permits are requested by waiters; dies rather than hangs.
 const waitingFor = (sem: Semaphore.Semaphore, n: number): Effect.Effect<void> => yieldUntil(sem.waiting, n)
@@ -195,6 +195,28 @@ describe("Semaphore", () => {
       }),
     { timeout: 20_000, arbitrary: { runs: 60 } }
   )
+
+  // Lock watches its owner fiber; a semaphore's permits have no owner, so no
+  // operation may leave an observer behind on the caller (as Lock once did).
+  it.effect("takes, gives and waits leave no observer on the caller", () =>
+    Effect.gen(function*() {
+      yield* Effect.yieldNow
+      const self = Fiber.getCurrent()!
+      const before = observersOf(self)
+      for (let i = 0; i < 10_000; i++) {
+        const each = yield* Semaphore.make({ max: 1, start: 1 })
+        yield* each.take()
+        yield* each.give()
+        yield* each.withPermits(1)(Effect.void)
+      }
+      const sem = yield* Semaphore.make({ max: 1 })
+      // A take that waits and is served, then one that times out.
+      yield* Effect.forkChild(Effect.andThen(waitingFor(sem, 1), sem.give()))
+      yield* sem.take()
+      yield* Effect.forkChild(Effect.andThen(waitingFor(sem, 1), TestClock.adjust("1 second")))
+      assert.strictEqual((yield* Effect.flip(sem.take(1, "1 second"))).reason, "Timeout")
+      assert.strictEqual(observersOf(self), before)
+    }))
 
   it.live("serves many contending fibers under real scheduling", () =>
     Effect.gen(function*() {
