@@ -5,7 +5,8 @@
  * Chunks are kept as Node hands them over; a unit that lies inside one chunk
  * is returned as a view of it (no copy), and only a unit spanning chunks is
  * concatenated. A delimiter search remembers how far it got, so a line that
- * arrives a byte at a time costs linear, not quadratic, time.
+ * arrives a byte at a time costs linear, not quadratic, time; that memory
+ * belongs to one delimiter, and a search for another starts from the front.
  *
  * @since 0.1.0
  */
@@ -66,8 +67,10 @@ export class ReadBuffer {
   private chunks: Array<Buffer> = []
   /** Bytes of `chunks[0]` already consumed. */
   private offset = 0
-  /** Bytes from the front already searched without finding the delimiter. */
+  /** Bytes from the front already searched without finding `searched`. */
   private scanned = 0
+  /** The delimiter `scanned` is about: a byte, or a copy of a sequence. */
+  private searched: number | Buffer = -1
 
   /** Appends a received chunk. */
   push(chunk: Buffer): void {
@@ -153,6 +156,10 @@ export class ReadBuffer {
 
   /** Position (from the front) of the first `byte`, or -1; remembers how far it searched. */
   private indexOfByte(byte: number): number {
+    if (this.searched !== byte) {
+      this.searched = byte
+      this.scanned = 0
+    }
     let base = 0
     for (let i = 0; i < this.chunks.length; i++) {
       const chunk = this.chunks[i]!
@@ -171,6 +178,11 @@ export class ReadBuffer {
 
   /** Position of the first `sequence`, or -1; joins chunks so it can span them. */
   private indexOfSequence(sequence: Uint8Array): number {
+    const searched = this.searched
+    if (typeof searched === "number" || !searched.equals(sequence)) {
+      this.searched = Buffer.from(sequence)
+      this.scanned = 0
+    }
     if (this.length < sequence.length) return -1
     if (this.chunks.length > 1) {
       const scanned = this.scanned

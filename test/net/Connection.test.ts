@@ -230,6 +230,15 @@ describe("Connection", () => {
         assert.strictEqual(yield* server.receive(), "still here")
       })))
 
+    it.live("a line read that timed out does not hide a delimiter from the next pattern", () =>
+      live(Effect.gen(function*() {
+        const { peer, server } = yield* rawPair({ read: "100 millis" })
+        yield* rawWrite(peer, "a,b")
+        const error = yield* Effect.flip(server.receive("*l"))
+        assert.strictEqual(error._tag === "ConnectionTimeout" && error.phase, "read")
+        assert.strictEqual(yield* server.receive({ until: "," }), "a")
+      })))
+
     it.live("a write timeout fails a send the peer does not drain, and closes the connection", () =>
       live(Effect.gen(function*() {
         const { peer, server } = yield* rawPair({ write: "200 millis" })

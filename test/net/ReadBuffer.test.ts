@@ -131,4 +131,14 @@ describe("ReadBuffer", () => {
       })
     )
   })
+
+  it("forgets a search when the pattern changes", () => {
+    const buffer = new ReadBuffer()
+    buffer.push(Buffer.from("a,b"))
+    assert.isUndefined(buffer.takeLine(100))
+    assert.strictEqual((buffer.takeUntil(Buffer.from(","), 100) as Buffer).toString(), "a")
+    buffer.push(Buffer.from("\r\nc"))
+    assert.isUndefined(buffer.takeUntil(Buffer.from("--"), 100))
+    assert.strictEqual((buffer.takeUntil(Buffer.from("\r\n"), 100) as Buffer).toString(), "b")
+  })
 })
