@@ -111,13 +111,13 @@ const effectServer = async (
 
 const serveServer = () =>
   effectServer(Effect.map(
-    Udp.serve({ address: "127.0.0.1", port: 0, handler: ({ data, reply }) => reply(data) }),
+    Udp.serve({ host: "127.0.0.1", port: 0, handler: ({ data, reply }) => reply(data) }),
     (server) => server.address.port
   ))
 
 const loopServer = () =>
   effectServer(Effect.gen(function*() {
-    const socket = yield* Udp.bind({ address: "127.0.0.1", port: 0 })
+    const socket = yield* Udp.bind({ host: "127.0.0.1", port: 0 })
     // every iteration suspends on I/O (the send callback), so the per-iteration yield is not needed
     yield* Effect.forkScoped(Effect.forever(
       Effect.flatMap(socket.receiveFrom(), (d) => socket.sendTo(d.data, d.address, d.port)),

@@ -20,7 +20,7 @@ const port = serve ? Number(process.argv[process.argv.indexOf("--serve") + 1] ??
 
 const program = Effect.gen(function*() {
   const server = yield* Udp.serve({
-    address: "127.0.0.1",
+    host: "127.0.0.1",
     port,
     concurrency: 1024,
     handler: ({ data, reply }) => reply(data)
@@ -28,7 +28,7 @@ const program = Effect.gen(function*() {
   yield* Console.log(`udp echo server on ${server.address.address}:${server.address.port}`)
   if (serve) return yield* Effect.never
 
-  const client = yield* Udp.bind({ address: "127.0.0.1" })
+  const client = yield* Udp.bind({ host: "127.0.0.1" })
   for (const message of ["hello", "from", "fiberloop"]) {
     yield* client.sendTo(message, "127.0.0.1", server.address.port)
     const echo = yield* client.receiveFrom().pipe(Effect.timeout("2 seconds"))

@@ -4,9 +4,10 @@
  * A bounded FIFO filled synchronously from the socket's `'message'` event and
  * drained by `take`. When something is buffered, `take` returns it without
  * allocating a closure or a `Deferred`; only an empty buffer parks the taker
- * in an `Effect.callback`, and the next datagram resumes it directly. When the
- * buffer is full the newest datagram is dropped and counted: a slow reader
- * never makes the process grow.
+ * in an `Effect.callback`, and the next datagram resumes it directly. The
+ * buffer is bounded twice, in datagrams and in bytes (what `sizeOf` says a
+ * datagram weighs): when either bound would be passed the newest datagram is
+ * dropped and counted, so a slow reader never makes the process grow.
  *
  * Errors have two kinds: a pending error (an ICMP report on a connected
  * socket) is delivered once, to a parked taker or to the next operation; a
@@ -35,9 +36,13 @@ import * as Effect from "effect/Effect"
 export interface DatagramBuffer<A, E> {
   /** The most datagrams held at once. */
   readonly capacity: number
+  /** The most bytes held at once (`Infinity` when unbounded). */
+  readonly maxBytes: number
   /** Datagrams held now. */
   readonly size: number
-  /** Datagrams dropped because the buffer was full. */
+  /** Bytes held now. */
+  readonly bytes: number
+  /** Datagrams dropped because the buffer was full (in datagrams or in bytes). */
   readonly dropped: number
   /** Whether `closeUnsafe` was called. */
   readonly closed: boolean
@@ -61,9 +66,32 @@ export interface DatagramBuffer<A, E> {
 
 const initialSlots = 16
 
+/**
+ * A byte bound for `makeUnsafe`: the most bytes held, and the weight of one datagram.
+ *
+ * **Example** (Bounding datagrams by payload size)
+ *
+ * ```ts
+ * const bound: DatagramBuffer.ByteBound<Datagram> = { maxBytes: 4 * 1024 * 1024, sizeOf: (d) => d.data.byteLength }
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ByteBound<A> {
+  /** The most bytes held at once; a datagram that would pass it is dropped. */
+  readonly maxBytes: number
+  /** The bytes one datagram counts for. */
+  readonly sizeOf: (value: A) => number
+}
+
+const unweighed = (): number => 0
+
 class DatagramBufferImpl<A, E> implements DatagramBuffer<A, E> {
   readonly capacity: number
+  readonly maxBytes: number
   size = 0
+  bytes = 0
   dropped = 0
   closed = false
   readonly take: Effect.Effect<A, E>
@@ -74,9 +102,12 @@ class DatagramBufferImpl<A, E> implements DatagramBuffer<A, E> {
   private closedWith: E | undefined = undefined
   private readonly takers: Array<(effect: Effect.Effect<A, E>) => void> = []
   private readonly wait: Effect.Effect<A, E>
+  private readonly sizeOf: (value: A) => number
 
-  constructor(capacity: number) {
+  constructor(capacity: number, bound: ByteBound<A> | undefined) {
     this.capacity = capacity
+    this.maxBytes = bound === undefined ? Number.POSITIVE_INFINITY : Math.max(0, Math.floor(bound.maxBytes) || 0)
+    this.sizeOf = bound?.sizeOf ?? unweighed
     this.slots = new Array(Math.min(capacity, initialSlots))
     // `register` takes one parameter: with two, Effect allocates an AbortController per wait
     this.wait = Effect.callback<A, E>((resume) => {
@@ -101,6 +132,7 @@ class DatagramBufferImpl<A, E> implements DatagramBuffer<A, E> {
     this.slots[this.head] = undefined
     this.head = this.head + 1 === this.slots.length ? 0 : this.head + 1
     this.size--
+    this.bytes -= this.sizeOf(value)
     return value
   }
 
@@ -115,16 +147,16 @@ class DatagramBufferImpl<A, E> implements DatagramBuffer<A, E> {
       taker(Effect.succeed(value))
       return true
     }
-    if (this.size === this.slots.length) {
-      if (this.size >= this.capacity) {
-        this.dropped++
-        return false
-      }
-      this.grow()
+    const bytes = this.bytes + this.sizeOf(value)
+    if (this.size >= this.capacity || bytes > this.maxBytes) {
+      this.dropped++
+      return false
     }
+    if (this.size === this.slots.length) this.grow()
     const tail = this.head + this.size
     this.slots[tail < this.slots.length ? tail : tail - this.slots.length] = value
     this.size++
+    this.bytes = bytes
     return true
   }
 
@@ -160,6 +192,7 @@ class DatagramBufferImpl<A, E> implements DatagramBuffer<A, E> {
     this.closedWith = error
     this.slots = []
     this.size = 0
+    this.bytes = 0
     this.head = 0
     this.pending = undefined
     this.hasPending = false
@@ -170,17 +203,22 @@ class DatagramBufferImpl<A, E> implements DatagramBuffer<A, E> {
 }
 
 /**
- * Makes an empty buffer that holds at most `capacity` datagrams (at least 1).
+ * Makes an empty buffer that holds at most `capacity` datagrams (at least 1)
+ * and, with a `bound`, at most `bound.maxBytes` bytes. The byte bound is
+ * strict: a datagram heavier than `maxBytes` on its own is always dropped.
  *
  * **Example** (A socket's receive buffer)
  *
  * ```ts
- * const buffer = DatagramBuffer.makeUnsafe<Datagram, SocketClosed>(1024)
+ * const buffer = DatagramBuffer.makeUnsafe<Datagram, SocketClosed>(1024, {
+ *   maxBytes: 4 * 1024 * 1024,
+ *   sizeOf: (d) => d.data.byteLength
+ * })
  * socket.on("message", (data, info) => buffer.offerUnsafe({ data, ...info }))
  * ```
  *
  * @category constructors
  * @since 0.1.0
  */
-export const makeUnsafe = <A, E>(capacity: number): DatagramBuffer<A, E> =>
-  new DatagramBufferImpl<A, E>(Math.max(1, Math.floor(capacity)))
+export const makeUnsafe = <A, E>(capacity: number, bound?: ByteBound<A> | undefined): DatagramBuffer<A, E> =>
+  new DatagramBufferImpl<A, E>(Math.max(1, Math.floor(capacity)), bound)

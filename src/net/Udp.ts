@@ -5,9 +5,11 @@
  *
  * A socket is scoped: `bind` opens it in the caller's scope and closing the
  * scope closes it, failing every pending receiver with `SocketClosed`.
- * Received datagrams go into a bounded per-socket buffer filled by Node's
- * `'message'` event; when the buffer is full the newest datagram is dropped and
- * counted (`dropped`), so a slow reader never grows the process. A send
+ * Received datagrams go into a per-socket buffer filled by Node's `'message'`
+ * event, bounded in datagrams (`receiveQueueCapacity`, default 1024) and in
+ * payload bytes (`receiveQueueBytes`, default 4 MiB); when it is full the
+ * newest datagram is dropped and counted (`dropped`), so a slow reader never
+ * grows the process. A send
  * resolves when `node:dgram` reports it handed to the kernel, and fails with a
  * typed condition: `MessageTooLarge` (checked before sending),
  * `ConnectionRefused` (an ICMP port unreachable on a connected socket),
@@ -126,7 +128,7 @@ export type OptionError = Errors.SocketClosed | Errors.SocketError
  * **Example** (A loopback socket on an ephemeral port)
  *
  * ```ts
- * const options: Udp.BindOptions = { address: "127.0.0.1", port: 0, receiveQueueCapacity: 4096 }
+ * const options: Udp.BindOptions = { host: "127.0.0.1", port: 0, receiveQueueCapacity: 4096 }
  * ```
  *
  * @category models
@@ -134,10 +136,10 @@ export type OptionError = Errors.SocketClosed | Errors.SocketError
  */
 export interface BindOptions {
   /** Local address: an IP literal or a host name. Default: every interface (`0.0.0.0` or `::`). */
-  readonly address?: string | undefined
+  readonly host?: string | undefined
   /** Local port; `0` (the default) picks a free one, read it back from `localAddress`. */
   readonly port?: number | undefined
-  /** Protocol family. Default: the family of an IP literal `address`, else `udp4`. */
+  /** Protocol family. Default: the family of an IP literal `host`, else `udp4`. */
   readonly type?: SocketType | undefined
   /** `SO_REUSEADDR`: several sockets may bind the same address (multicast receivers). */
   readonly reuseAddr?: boolean | undefined
@@ -149,6 +151,11 @@ export interface BindOptions {
   readonly sendBufferSize?: number | undefined
   /** Received datagrams held in the process before new ones are dropped. Default 1024. */
   readonly receiveQueueCapacity?: number | undefined
+  /**
+   * Payload bytes held in the process before new datagrams are dropped (a
+   * datagram that would pass the bound is dropped and counted). Default 4 MiB.
+   */
+  readonly receiveQueueBytes?: number | undefined
   /** Largest datagram a send accepts, in bytes. Default and upper bound: 65507 (udp4), 65527 (udp6). */
   readonly maxDatagramSize?: number | undefined
 }
@@ -160,7 +167,7 @@ export interface BindOptions {
  * **Example** (Request and reply)
  *
  * ```ts
- * const socket = yield* Udp.bind({ address: "127.0.0.1" })
+ * const socket = yield* Udp.bind({ host: "127.0.0.1" })
  * yield* socket.sendTo("ping", "127.0.0.1", 9000)
  * const reply = yield* socket.receiveFrom()
  * ```
@@ -175,7 +182,7 @@ export interface UdpSocket {
   readonly localAddress: AddressInfo
   /** The connected peer, if `connect` succeeded. */
   readonly remoteAddress: AddressInfo | undefined
-  /** Datagrams dropped because the receive buffer was full. */
+  /** Datagrams dropped because the receive buffer was full (`receiveQueueCapacity` or `receiveQueueBytes`). */
   readonly dropped: number
   /** Largest datagram `sendTo`/`send` accept, in bytes. */
   readonly maxDatagramSize: number
@@ -187,16 +194,16 @@ export interface UdpSocket {
   /** The payload of the next datagram (from the connected peer, on a connected socket). */
   receive(): Effect.Effect<Uint8Array, ReceiveError>
   /**
-   * Sends one datagram to `address:port`; resolves when it is handed to the
+   * Sends one datagram to `host:port`; resolves when it is handed to the
    * kernel. A host name is resolved first (through `Dns`); an IP literal is not.
    */
-  sendTo(data: Uint8Array | string, address: string, port: number): Effect.Effect<void, SendError | Errors.DnsError>
+  sendTo(data: Uint8Array | string, host: string, port: number): Effect.Effect<void, SendError | Errors.DnsError>
   /**
    * Fixes the peer: the kernel then delivers only its datagrams, `send` needs
    * no address, and an ICMP port unreachable surfaces as `ConnectionRefused`.
    */
   connect(
-    address: string,
+    host: string,
     port: number
   ): Effect.Effect<void, Errors.ConnectionRefused | Errors.DnsError | Errors.SocketClosed | Errors.SocketError>
   /** Forgets the connected peer. */
@@ -218,7 +225,7 @@ export interface UdpSocket {
   /** The interface multicast datagrams leave by (`IP_MULTICAST_IF`). */
   setMulticastInterface(interfaceAddress: string): Effect.Effect<void, OptionError>
   /** Closes the socket now instead of at the end of its scope; idempotent. */
-  close(): Effect.Effect<void>
+  readonly close: Effect.Effect<void>
 }
 
 // =============================================================================
@@ -309,6 +316,10 @@ const sizeOf = (data: Uint8Array | string): number =>
 
 const toData = (datagram: Datagram): Uint8Array => datagram.data
 
+const toSize = (datagram: Datagram): number => datagram.data.byteLength
+
+const defaultReceiveQueueBytes = 4 * 1024 * 1024
+
 class UdpSocketImpl implements UdpSocket {
   readonly type: SocketType
   localAddress: AddressInfo
@@ -319,7 +330,7 @@ class UdpSocketImpl implements UdpSocket {
   private readonly dns: Dns.Dns["Service"]
   private readonly receiveFromEffect: Effect.Effect<Datagram, ReceiveError>
   private readonly receiveEffect: Effect.Effect<Uint8Array, ReceiveError>
-  private readonly closeEffect: Effect.Effect<void>
+  readonly close: Effect.Effect<void>
   private closed = false
   /** Set by `serve`: takes each datagram instead of the receive buffer. */
   sink: ((data: Buffer, info: Dgram.RemoteInfo) => void) | undefined = undefined
@@ -332,11 +343,14 @@ class UdpSocketImpl implements UdpSocket {
     this.dns = dns
     this.localAddress = readAddress(socket)
     this.maxDatagramSize = Math.min(options?.maxDatagramSize ?? maxPayload[type], maxPayload[type])
-    const buffer = DatagramBuffer.makeUnsafe<Datagram, ReceiveError>(options?.receiveQueueCapacity ?? 1024)
+    const buffer = DatagramBuffer.makeUnsafe<Datagram, ReceiveError>(options?.receiveQueueCapacity ?? 1024, {
+      maxBytes: options?.receiveQueueBytes ?? defaultReceiveQueueBytes,
+      sizeOf: toSize
+    })
     this.buffer = buffer
     this.receiveFromEffect = buffer.take
     this.receiveEffect = Effect.map(buffer.take, toData)
-    this.closeEffect = Effect.sync(() => this.closeUnsafe())
+    this.close = Effect.sync(() => this.closeUnsafe())
     socket.on("message", (data, info) => {
       if (this.sink !== undefined) return this.sink(data, info)
       buffer.offerUnsafe({ data, address: info.address, port: info.port, family: info.family })
@@ -393,10 +407,10 @@ class UdpSocketImpl implements UdpSocket {
     })
   }
 
-  sendTo(data: Uint8Array | string, address: string, port: number): Effect.Effect<void, SendError | Errors.DnsError> {
-    return Net.isIP(address) !== 0
-      ? this.sendToHost(data, address, port)
-      : Effect.flatMap(resolveHost(this.dns, address, this.type), (host) => this.sendToHost(data, host, port))
+  sendTo(data: Uint8Array | string, host: string, port: number): Effect.Effect<void, SendError | Errors.DnsError> {
+    return Net.isIP(host) !== 0
+      ? this.sendToHost(data, host, port)
+      : Effect.flatMap(resolveHost(this.dns, host, this.type), (ip) => this.sendToHost(data, ip, port))
   }
 
   send(data: Uint8Array | string): Effect.Effect<void, SendError> {
@@ -494,10 +508,6 @@ class UdpSocketImpl implements UdpSocket {
     return this.option("setMulticastInterface", (socket) => socket.setMulticastInterface(interfaceAddress))
   }
 
-  close(): Effect.Effect<void> {
-    return this.closeEffect
-  }
-
   closeUnsafe(): void {
     if (this.closed) return
     this.closed = true
@@ -568,13 +578,13 @@ const open = (
 
 const bindWith = (dns: Dns.Dns["Service"]) =>
   Effect.fn("Udp.bind")(function*(options?: BindOptions): Effect.fn.Return<UdpSocketImpl, BindError, Scope.Scope> {
-    const requested = options?.address
+    const requested = options?.host
     const type: SocketType = options?.type ??
       (requested !== undefined && Net.isIP(requested) === 6 ? "udp6" : "udp4")
     const host = requested === undefined
       ? (type === "udp6" ? "::" : "0.0.0.0")
       : yield* resolveHost(dns, requested, type)
-    return yield* Effect.acquireRelease(open(dns, type, host, options), (socket) => socket.close())
+    return yield* Effect.acquireRelease(open(dns, type, host, options), (socket) => socket.close)
   })
 
 // =============================================================================
@@ -597,7 +607,7 @@ const bindWith = (dns: Dns.Dns["Service"]) =>
  * @since 0.1.0
  */
 export class Udp extends Context.Service<Udp, {
-  /** Opens a socket bound to `options.address:options.port`, closed with the scope. */
+  /** Opens a socket bound to `options.host:options.port`, closed with the scope. */
   readonly bind: (options?: BindOptions) => Effect.Effect<UdpSocket, BindError, Scope.Scope>
   /** Binds a socket and runs `options.handler` per datagram until the scope closes. */
   readonly serve: <E, R>(
@@ -612,7 +622,7 @@ export class Udp extends Context.Service<Udp, {
  *
  * ```ts
  * const udp = yield* Udp.make.pipe(Effect.provide(NodeDns.layer))
- * const socket = yield* udp.bind({ address: "127.0.0.1" })
+ * const socket = yield* udp.bind({ host: "127.0.0.1" })
  * ```
  *
  * @category constructors
@@ -644,7 +654,7 @@ export const layer: Layer.Layer<Udp, never, Dns.Dns> = Layer.effect(Udp, make)
  *
  * ```ts
  * const program = Effect.gen(function*() {
- *   const socket = yield* Udp.bind({ address: "127.0.0.1", port: 0 })
+ *   const socket = yield* Udp.bind({ host: "127.0.0.1", port: 0 })
  *   return socket.localAddress.port
  * }).pipe(Effect.scoped, Effect.provide(UdpLive))
  * ```
@@ -663,7 +673,7 @@ export const bind = (options?: BindOptions): Effect.Effect<UdpSocket, BindError,
  *
  * ```ts
  * const program = Effect.gen(function*() {
- *   const server = yield* Udp.serve({ address: "127.0.0.1", port: 0, handler: ({ data, reply }) => reply(data) })
+ *   const server = yield* Udp.serve({ host: "127.0.0.1", port: 0, handler: ({ data, reply }) => reply(data) })
  *   yield* Effect.log(`listening on ${server.address.port}`)
  *   yield* Effect.never
  * }).pipe(Effect.scoped, Effect.provide(UdpLive))

@@ -56,7 +56,7 @@ export interface Incoming extends Datagram {
  *
  * ```ts
  * const options: Udp.ServeOptions<never, never> = {
- *   address: "127.0.0.1",
+ *   host: "127.0.0.1",
  *   port: 0,
  *   concurrency: 64,
  *   handler: ({ data, reply }) => reply(data)
@@ -85,7 +85,7 @@ export interface ServeOptions<E, R> extends BindOptions {
  * **Example** (Reading the port and the counters)
  *
  * ```ts
- * const server = yield* Udp.serve({ address: "127.0.0.1", handler })
+ * const server = yield* Udp.serve({ host: "127.0.0.1", handler })
  * server.address.port // => 41234
  * server.received // => 0
  * ```

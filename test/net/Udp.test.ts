@@ -121,8 +121,8 @@ print(addr[1])
 const echo = ({ data, reply }: Udp.Incoming) => reply(data)
 
 /** A port nobody listens on: bound, read, released. */
-const freePort = (type: "udp4" | "udp6", address: string) =>
-  Effect.scoped(Effect.map(Udp.bind({ type, address, port: 0 }), (socket) => socket.localAddress.port))
+const freePort = (type: "udp4" | "udp6", host: string) =>
+  Effect.scoped(Effect.map(Udp.bind({ type, host, port: 0 }), (socket) => socket.localAddress.port))
 
 /** Whether the kernel delivers multicast on loopback, tried with plain `node:dgram`. */
 const probeMulticast = (type: "udp4" | "udp6", group: string, iface: string): Promise<string | undefined> =>
@@ -191,6 +191,27 @@ describe("DatagramBuffer", () => {
       assert.deepStrictEqual([yield* buffer.take, yield* buffer.take, yield* buffer.take], [0, 1, 2])
       assert.isTrue(buffer.offerUnsafe(9))
       assert.strictEqual(yield* buffer.take, 9)
+    }))
+
+  it.effect("bounds the bytes held: a datagram that would pass maxBytes is dropped, taking frees its bytes", () =>
+    Effect.gen(function*() {
+      const buffer = DatagramBuffer.makeUnsafe<string, string>(100, { maxBytes: 10, sizeOf: (s) => s.length })
+      assert.isTrue(buffer.offerUnsafe("aaaa"))
+      assert.isTrue(buffer.offerUnsafe("bbbb"))
+      assert.isFalse(buffer.offerUnsafe("ccc"))
+      assert.isTrue(buffer.offerUnsafe("dd"))
+      assert.isFalse(buffer.offerUnsafe("e"))
+      assert.strictEqual(buffer.bytes, 10)
+      assert.strictEqual(buffer.dropped, 2)
+      assert.strictEqual(yield* buffer.take, "aaaa")
+      assert.strictEqual(buffer.bytes, 6)
+      assert.isTrue(buffer.offerUnsafe("ffff"))
+      assert.isFalse(buffer.offerUnsafe("0123456789ab"))
+      const out: Array<string> = []
+      while (buffer.size > 0) out.push(yield* buffer.take)
+      assert.deepStrictEqual(out, ["bbbb", "dd", "ffff"])
+      assert.strictEqual(buffer.bytes, 0)
+      assert.strictEqual(buffer.dropped, 3)
     }))
 
   it.effect("grows its ring past the first slots without reordering", () =>
@@ -269,7 +290,7 @@ describe("Udp", () => {
         live(Effect.gen(function*() {
           const peer = yield* python(pythonServer, host)
           const peerPort = Number(yield* peer.line)
-          const socket = yield* Udp.bind({ address: host, port: 0 })
+          const socket = yield* Udp.bind({ host: host, port: 0 })
           assert.strictEqual(socket.localAddress.address, host)
           assert.strictEqual(socket.localAddress.family, type === "udp6" ? "IPv6" : "IPv4")
           assert.isAbove(socket.localAddress.port, 0)
@@ -287,8 +308,8 @@ describe("Udp", () => {
       Effect.gen(function*() {
         const zone = Dns.layerStatic({ hosts: { "peer.test": ["127.0.0.1"] } })
         const program = Effect.gen(function*() {
-          const a = yield* Udp.bind({ address: "127.0.0.1" })
-          const b = yield* Udp.bind({ address: "peer.test" })
+          const a = yield* Udp.bind({ host: "127.0.0.1" })
+          const b = yield* Udp.bind({ host: "peer.test" })
           assert.strictEqual(b.localAddress.address, "127.0.0.1")
           yield* a.sendTo("by name", "peer.test", b.localAddress.port)
           const got = yield* b.receiveFrom()
@@ -305,8 +326,8 @@ describe("Udp", () => {
 
     it.live("connects: send/receive with the peer, remoteAddress set", () =>
       live(Effect.gen(function*() {
-        const server = yield* Udp.bind({ address: "127.0.0.1" })
-        const client = yield* Udp.bind({ address: "127.0.0.1" })
+        const server = yield* Udp.bind({ host: "127.0.0.1" })
+        const client = yield* Udp.bind({ host: "127.0.0.1" })
         assert.isUndefined(client.remoteAddress)
         yield* client.connect("127.0.0.1", server.localAddress.port)
         assert.deepStrictEqual(client.remoteAddress, {
@@ -333,7 +354,7 @@ describe("Udp", () => {
       it.live(`${type}: a connected socket reports an ICMP port unreachable as ConnectionRefused`, () =>
         live(Effect.gen(function*() {
           const port = yield* freePort(type, host)
-          const socket = yield* Udp.bind({ address: host })
+          const socket = yield* Udp.bind({ host: host })
           yield* socket.connect(host, port)
           // Linux returns the ICMP report as an error of the next recvmsg; send again
           // in case one report is lost, each wait bounded
@@ -351,8 +372,8 @@ describe("Udp", () => {
     for (const [type, host, max] of [["udp4", "127.0.0.1", 65507], ["udp6", "::1", 65527]] as const) {
       it.live(`${type}: a datagram above ${max} bytes fails with MessageTooLarge; ${max} bytes go through`, () =>
         live(Effect.gen(function*() {
-          const rx = yield* Udp.bind({ address: host, recvBufferSize: 256 * 1024 })
-          const tx = yield* Udp.bind({ address: host })
+          const rx = yield* Udp.bind({ host: host, recvBufferSize: 256 * 1024 })
+          const tx = yield* Udp.bind({ host: host })
           assert.strictEqual(tx.maxDatagramSize, max)
           const tooLarge = yield* Effect.flip(tx.sendTo(new Uint8Array(max + 1), host, rx.localAddress.port))
           assert.strictEqual(tooLarge._tag, "MessageTooLarge")
@@ -368,8 +389,8 @@ describe("Udp", () => {
 
     it.live("a smaller maxDatagramSize is enforced on send and on a connected send", () =>
       live(Effect.gen(function*() {
-        const rx = yield* Udp.bind({ address: "127.0.0.1" })
-        const tx = yield* Udp.bind({ address: "127.0.0.1", maxDatagramSize: 512 })
+        const rx = yield* Udp.bind({ host: "127.0.0.1" })
+        const tx = yield* Udp.bind({ host: "127.0.0.1", maxDatagramSize: 512 })
         yield* tx.connect("127.0.0.1", rx.localAddress.port)
         const e = yield* Effect.flip(tx.send("x".repeat(513)))
         assert.strictEqual(e._tag, "MessageTooLarge")
@@ -379,8 +400,8 @@ describe("Udp", () => {
 
     it.live("broadcast needs setBroadcast (loopback broadcast 127.255.255.255)", () =>
       live(Effect.gen(function*() {
-        const rx = yield* Udp.bind({ address: "127.255.255.255", reuseAddr: true })
-        const tx = yield* Udp.bind({ address: "127.0.0.1" })
+        const rx = yield* Udp.bind({ host: "127.255.255.255", reuseAddr: true })
+        const tx = yield* Udp.bind({ host: "127.0.0.1" })
         const denied = yield* Effect.flip(tx.sendTo("all", "127.255.255.255", rx.localAddress.port))
         assert.strictEqual(denied._tag, "SocketError")
         assert.strictEqual(denied._tag === "SocketError" && denied.code, "EACCES")
@@ -395,9 +416,9 @@ describe("Udp", () => {
       `IPv4 multicast on loopback: join, receive, leave${multicast4 === undefined ? "" : ` (skipped: ${multicast4})`}`,
       () =>
         live(Effect.gen(function*() {
-          const rx = yield* Udp.bind({ address: group4, reuseAddr: true })
+          const rx = yield* Udp.bind({ host: group4, reuseAddr: true })
           yield* rx.addMembership(group4, "127.0.0.1")
-          const tx = yield* Udp.bind({ address: "127.0.0.1" })
+          const tx = yield* Udp.bind({ host: "127.0.0.1" })
           yield* tx.setMulticastInterface("127.0.0.1")
           yield* tx.setMulticastTTL(1)
           yield* tx.setMulticastLoopback(true)
@@ -415,9 +436,9 @@ describe("Udp", () => {
       `IPv6 multicast on loopback: join, receive, leave${multicast6 === undefined ? "" : ` (skipped: ${multicast6})`}`,
       () =>
         live(Effect.gen(function*() {
-          const rx = yield* Udp.bind({ address: `${group6}%lo`, type: "udp6", reuseAddr: true })
+          const rx = yield* Udp.bind({ host: `${group6}%lo`, type: "udp6", reuseAddr: true })
           yield* rx.addMembership(group6, "::%lo")
-          const tx = yield* Udp.bind({ address: "::1" })
+          const tx = yield* Udp.bind({ host: "::1" })
           yield* tx.setMulticastInterface("::%lo")
           yield* tx.setMulticastLoopback(true)
           yield* tx.sendTo("to the group", `${group6}%lo`, rx.localAddress.port)
@@ -428,8 +449,8 @@ describe("Udp", () => {
 
     it.live("bounds the receive buffer: the newest datagrams are dropped and counted", () =>
       live(Effect.gen(function*() {
-        const rx = yield* Udp.bind({ address: "127.0.0.1", receiveQueueCapacity: 4 })
-        const tx = yield* Udp.bind({ address: "127.0.0.1" })
+        const rx = yield* Udp.bind({ host: "127.0.0.1", receiveQueueCapacity: 4 })
+        const tx = yield* Udp.bind({ host: "127.0.0.1" })
         for (let i = 0; i < 10; i++) yield* tx.sendTo(`m${i}`, "127.0.0.1", rx.localAddress.port)
         // nobody reads yet: wait (bounded) until Node has handed all ten over
         yield* Effect.sync(() => rx.dropped).pipe(
@@ -441,10 +462,47 @@ describe("Udp", () => {
         assert.strictEqual(rx.dropped, 6)
       })))
 
+    it.live("bounds the receive buffer in bytes: datagrams that would pass receiveQueueBytes are dropped", () =>
+      live(Effect.gen(function*() {
+        const rx = yield* Udp.bind({ host: "127.0.0.1", receiveQueueCapacity: 100, receiveQueueBytes: 3500 })
+        const tx = yield* Udp.bind({ host: "127.0.0.1" })
+        const port = rx.localAddress.port
+        // 3 x 1000 bytes fit (3000), 600 more would pass 3500, 400 more fit (3400), then 4 x 1000 do not
+        const sizes = [1000, 1000, 1000, 600, 400, 1000, 1000, 1000, 1000]
+        for (const [i, size] of sizes.entries()) yield* tx.sendTo(String(i).padEnd(size, "."), "127.0.0.1", port)
+        // nobody reads yet: wait (bounded) until Node has handed all nine over
+        yield* Effect.sync(() => rx.dropped).pipe(
+          Effect.repeat({ schedule: Schedule.spaced("5 millis"), until: (n) => n >= 5 })
+        )
+        const kept: Array<string> = []
+        for (let i = 0; i < 4; i++) {
+          const { data } = yield* rx.receiveFrom()
+          kept.push(`${text(data)[0]}:${data.byteLength}`)
+        }
+        assert.deepStrictEqual(kept, ["0:1000", "1:1000", "2:1000", "4:400"])
+        assert.strictEqual(rx.dropped, 5)
+        // the bytes taken are free again
+        yield* tx.sendTo("again".padEnd(3000, "."), "127.0.0.1", port)
+        assert.strictEqual((yield* rx.receive()).byteLength, 3000)
+      })))
+
+    it.live("close is an idempotent Effect: pending receivers fail with SocketClosed, the scope closes it again", () =>
+      live(Effect.gen(function*() {
+        const socket = yield* Udp.bind({ host: "127.0.0.1" })
+        const pending = yield* Effect.forkChild(Effect.flip(socket.receiveFrom()))
+        yield* Effect.yieldNow
+        assert.isUndefined(pending.pollUnsafe())
+        const close: Effect.Effect<void> = socket.close
+        yield* close
+        yield* close
+        assert.strictEqual((yield* Fiber.join(pending))._tag, "SocketClosed")
+        assert.strictEqual((yield* Effect.flip(socket.send("x")))._tag, "SocketClosed")
+      })))
+
     it.live("closing the scope fails pending receivers with SocketClosed, and later operations too", () =>
       live(Effect.gen(function*() {
         const scope = yield* Scope.make()
-        const socket = yield* Udp.bind({ address: "127.0.0.1" }).pipe(Scope.provide(scope))
+        const socket = yield* Udp.bind({ host: "127.0.0.1" }).pipe(Scope.provide(scope))
         const pending = yield* Effect.forkChild(Effect.flip(socket.receiveFrom()))
         yield* Effect.yieldNow
         assert.isUndefined(pending.pollUnsafe())
@@ -459,8 +517,8 @@ describe("Udp", () => {
 
     it.live("a taken port fails with AddressInUse", () =>
       live(Effect.gen(function*() {
-        const first = yield* Udp.bind({ address: "127.0.0.1" })
-        const error = yield* Effect.flip(Udp.bind({ address: "127.0.0.1", port: first.localAddress.port }))
+        const first = yield* Udp.bind({ host: "127.0.0.1" })
+        const error = yield* Effect.flip(Udp.bind({ host: "127.0.0.1", port: first.localAddress.port }))
         assert.strictEqual(error._tag, "AddressInUse")
         assert.strictEqual(error._tag === "AddressInUse" && error.code, "EADDRINUSE")
       })))
@@ -472,7 +530,7 @@ describe("Udp", () => {
         live(Effect.gen(function*() {
           const senders = yield* Ref.make<Array<string>>([])
           const server = yield* Udp.serve({
-            address: host,
+            host: host,
             port: 0,
             handler: (d) =>
               Ref.update(senders, (all) => [...all, `${d.family} ${d.address}`]).pipe(
@@ -494,14 +552,14 @@ describe("Udp", () => {
 
     it.live("serves many senders at once", () =>
       live(Effect.gen(function*() {
-        const server = yield* Udp.serve({ address: "127.0.0.1", port: 0, handler: echo })
+        const server = yield* Udp.serve({ host: "127.0.0.1", port: 0, handler: echo })
         const senders = 20
         const each = 10
         const results = yield* Effect.forEach(
           Array.from({ length: senders }, (_, i) => i),
           (i) =>
             Effect.gen(function*() {
-              const socket = yield* Udp.bind({ address: "127.0.0.1" })
+              const socket = yield* Udp.bind({ host: "127.0.0.1" })
               const got: Array<string> = []
               for (let j = 0; j < each; j++) {
                 yield* socket.sendTo(`${i}:${j}`, "127.0.0.1", server.address.port)
@@ -522,7 +580,7 @@ describe("Udp", () => {
       live(Effect.gen(function*() {
         const reported = yield* Queue.unbounded<string>()
         const server = yield* Udp.serve({
-          address: "127.0.0.1",
+          host: "127.0.0.1",
           port: 0,
           handler: ({ data, reply }): Effect.Effect<void, "failed" | Udp.SendError> => {
             const body = text(data)
@@ -536,7 +594,7 @@ describe("Udp", () => {
               Effect.asVoid
             )
         })
-        const client = yield* Udp.bind({ address: "127.0.0.1" })
+        const client = yield* Udp.bind({ host: "127.0.0.1" })
         for (const body of ["fail", "die", "throw"]) yield* client.sendTo(body, "127.0.0.1", server.address.port)
         const reports = [yield* Queue.take(reported), yield* Queue.take(reported), yield* Queue.take(reported)]
         assert.deepStrictEqual(reports.sort(), ["die:die", "fail:fail", "throw:die"])
@@ -550,12 +608,12 @@ describe("Udp", () => {
       live(Effect.gen(function*() {
         const seen = yield* Deferred.make<Array<string>>()
         const server = yield* Udp.serve({
-          address: "127.0.0.1",
+          host: "127.0.0.1",
           port: 0,
           handler: (incoming) =>
             Deferred.succeed(seen, Object.keys(incoming).sort()).pipe(Effect.andThen(incoming.reply("ok")))
         })
-        const client = yield* Udp.bind({ address: "127.0.0.1" })
+        const client = yield* Udp.bind({ host: "127.0.0.1" })
         yield* client.sendTo("hi", "127.0.0.1", server.address.port)
         assert.deepStrictEqual(yield* Deferred.await(seen), ["address", "data", "family", "port", "reply"])
         assert.strictEqual(text((yield* client.receiveFrom()).data), "ok")
@@ -568,7 +626,7 @@ describe("Udp", () => {
         let running = 0
         let peak = 0
         const server = yield* Udp.serve({
-          address: "127.0.0.1",
+          host: "127.0.0.1",
           port: 0,
           concurrency: 2,
           handler: ({ data, reply }) =>
@@ -581,7 +639,7 @@ describe("Udp", () => {
               yield* reply(data)
             })
         })
-        const client = yield* Udp.bind({ address: "127.0.0.1" })
+        const client = yield* Udp.bind({ host: "127.0.0.1" })
         for (let i = 0; i < 5; i++) yield* client.sendTo(`d${i}`, "127.0.0.1", server.address.port)
         const first = [yield* Queue.take(started), yield* Queue.take(started)]
         assert.deepStrictEqual(first, ["d0", "d1"])
@@ -601,7 +659,7 @@ describe("Udp", () => {
         const started = yield* Deferred.make<void>()
         const interrupted = yield* Deferred.make<void>()
         const server = yield* Udp.serve({
-          address: "127.0.0.1",
+          host: "127.0.0.1",
           port: 0,
           handler: () =>
             Deferred.succeed(started, undefined).pipe(
@@ -609,21 +667,21 @@ describe("Udp", () => {
               Effect.onInterrupt(() => Deferred.succeed(interrupted, undefined))
             )
         }).pipe(Scope.provide(scope))
-        const client = yield* Udp.bind({ address: "127.0.0.1" })
+        const client = yield* Udp.bind({ host: "127.0.0.1" })
         yield* client.sendTo("block", "127.0.0.1", server.address.port)
         yield* Deferred.await(started)
         yield* Scope.close(scope, Exit.void)
         yield* Deferred.await(interrupted)
         assert.strictEqual(server.failures, 0)
         // the port is free again
-        const again = yield* Udp.bind({ address: "127.0.0.1", port: server.address.port })
+        const again = yield* Udp.bind({ host: "127.0.0.1", port: server.address.port })
         assert.strictEqual(again.localAddress.port, server.address.port)
       })))
   })
 
   it.effect("the service fails a bind on an unknown name with DnsError, without touching the network", () =>
     Effect.gen(function*() {
-      const error = yield* Effect.flip(Udp.bind({ address: "missing.test" }))
+      const error = yield* Effect.flip(Udp.bind({ host: "missing.test" }))
       assert.strictEqual(error._tag, "DnsError")
       assert.strictEqual(error._tag === "DnsError" && error.host, "missing.test")
     }).pipe(Effect.provide(Udp.layer.pipe(Layer.provide(Layer.orDie(Dns.layerStatic({})))))))

@@ -18,7 +18,7 @@ describe("outside peers: UDP", () => {
     live(Effect.gen(function*() {
       requireTool("socat")
       const server = yield* Udp.serve({
-        address: "127.0.0.1",
+        host: "127.0.0.1",
         port: 0,
         handler: (d) => d.reply(`ack ${Buffer.from(d.data).toString().trim()}\n`)
       })
@@ -36,7 +36,7 @@ describe("outside peers: UDP", () => {
       requireTool("socat")
       const port = yield* freePort
       yield* spawnProcess("socat", [`UDP-RECVFROM:${port},bind=127.0.0.1,fork`, "EXEC:cat"])
-      const socket = yield* Udp.bind({ address: "127.0.0.1", port: 0 })
+      const socket = yield* Udp.bind({ host: "127.0.0.1", port: 0 })
       // socat may not be listening yet: resend until the echo comes back (bounded by the timeout)
       const echo = yield* Effect.gen(function*() {
         yield* socket.sendTo("marco", "127.0.0.1", port)
