@@ -11,6 +11,12 @@
  * (re)starts the timer with an optional new delay, also from inside its own
  * callback. Closing the scope the timer was made in cancels it.
  *
+ * Delays are durations of at least zero (`Duration.infinity` waits until the
+ * timer is re-armed), and a recurring timer's `delay` is above zero: a
+ * negative, NaN or (recurring) zero delay would fire again at once, forever,
+ * so `make` and `arm` refuse it with a `RangeError`, as `Semaphore.make` and
+ * `Queue.make` refuse bad sizes.
+ *
  * Copas: `copas.timer.new({ delay, recurring, initial_delay, callback })`,
  * `timer:arm(delay)`, `timer:cancel()`. Unlike Copas, arming an armed timer
  * restarts it instead of failing with "already armed", and cancelling an idle
@@ -102,7 +108,7 @@ export interface Timer {
  * @since 0.1.0
  */
 export interface TimerOptions<E, R> {
-  /** The delay before each run of the callback (and between runs). */
+  /** The delay before each run of the callback (and between runs); above zero when recurring. */
   readonly delay: Duration.Input
   /** Whether to run again after each run; default `false`. */
   readonly recurring?: boolean | undefined
@@ -117,6 +123,16 @@ export interface TimerOptions<E, R> {
 // =============================================================================
 // Implementation
 // =============================================================================
+
+// A delay in milliseconds, refused when negative or NaN (`Duration` reads NaN
+// as zero, so the input is checked too).
+const delayMillis = (name: string, input: Duration.Input): number => {
+  const millis = Duration.toMillis(input)
+  if (!(millis >= 0) || (typeof input === "number" && Number.isNaN(input))) {
+    throw new RangeError(`Timer ${name} must be a non-negative duration, got ${String(input)}`)
+  }
+  return millis
+}
 
 class TimerImpl<E, R> implements Timer {
   state: TimerStatus = "Armed"
@@ -141,15 +157,18 @@ class TimerImpl<E, R> implements Timer {
     this.options = options
     this.run = run
     this.clear = clear
-    this.delay = Duration.toMillis(options.delay)
+    this.delay = delayMillis("delay", options.delay)
     this.recurring = options.recurring ?? false
+    if (this.recurring && this.delay === 0) {
+      throw new RangeError(`Timer delay of a recurring timer must be above zero, got ${String(options.delay)}`)
+    }
     this.onError = options.onError ?? ((cause) => Effect.logError("Timer callback failed", cause))
     this.cancel = Effect.suspend(() => this.cancelUnsafe())
     this.status = Effect.sync(() => this.state)
   }
 
   arm(delay?: Duration.Input): Effect.Effect<void> {
-    return Effect.sync(() => this.armUnsafe(delay === undefined ? this.delay : Duration.toMillis(delay)))
+    return Effect.sync(() => this.armUnsafe(delay === undefined ? this.delay : delayMillis("delay", delay)))
   }
 
   armUnsafe(delay: number): void {
@@ -239,6 +258,7 @@ class TimerImpl<E, R> implements Timer {
 export const make = Effect.fnUntraced(function*<E = never, R = never>(
   options: TimerOptions<E, R>
 ): Effect.fn.Return<Timer, never, R | Scope.Scope> {
+  const initialDelay = options.initialDelay === undefined ? undefined : delayMillis("initialDelay", options.initialDelay)
   const handle = yield* FiberHandle.make<void, never>()
   const run = yield* FiberHandle.runtime(handle)<R>()
   const timer = new TimerImpl<E, R>(options, run, FiberHandle.clear(handle))
@@ -247,7 +267,7 @@ export const make = Effect.fnUntraced(function*<E = never, R = never>(
       if (timer.state === "Armed" || timer.state === "Running") timer.state = "Cancelled"
     })
   )
-  timer.armUnsafe(options.initialDelay === undefined ? timer.delay : Duration.toMillis(options.initialDelay))
+  timer.armUnsafe(initialDelay ?? timer.delay)
   return timer
 })
 

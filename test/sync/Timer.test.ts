@@ -148,6 +148,54 @@ describe("Timer", () => {
       assert.isFalse(finished)
     }))
 
+  // A negative or NaN delay sleeps for nothing: a recurring timer fired ~10k
+  // times in 100 ms. So does a recurring timer with a zero delay.
+  it.effect("refuses a negative, NaN or recurring zero delay with a RangeError", () =>
+    Effect.gen(function*() {
+      let runs = 0
+      const callback = () => Effect.sync(() => void runs++)
+      const refusal = (options: Timer.TimerOptions<never, never>) =>
+        Effect.map(Effect.exit(Timer.make(options)), (exit) => {
+          assert.isTrue(Exit.isFailure(exit))
+          const error = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
+          assert.instanceOf(error, RangeError)
+          return (error as RangeError).message
+        })
+      assert.strictEqual(
+        yield* refusal({ delay: -1, recurring: true, callback }),
+        "Timer delay must be a non-negative duration, got -1"
+      )
+      assert.strictEqual(
+        yield* refusal({ delay: "-5 millis", callback }),
+        "Timer delay must be a non-negative duration, got -5 millis"
+      )
+      assert.strictEqual(
+        yield* refusal({ delay: NaN, recurring: true, callback }),
+        "Timer delay must be a non-negative duration, got NaN"
+      )
+      assert.strictEqual(
+        yield* refusal({ delay: "1 second", initialDelay: -1, callback }),
+        "Timer initialDelay must be a non-negative duration, got -1"
+      )
+      assert.strictEqual(
+        yield* refusal({ delay: 0, recurring: true, callback }),
+        "Timer delay of a recurring timer must be above zero, got 0"
+      )
+      // arm refuses the same; the timer stays as it was.
+      const timer = yield* Timer.make({ delay: "10 millis", callback })
+      const armed = yield* Effect.exit(timer.arm(-1))
+      assert.isTrue(Exit.isFailure(armed) && Cause.squash(armed.cause) instanceof RangeError)
+      assert.strictEqual(yield* timer.status, "Armed")
+      yield* TestClock.adjust("100 millis")
+      assert.strictEqual(runs, 1)
+      // A one-shot zero delay runs once, at once; an infinite one never runs.
+      yield* Timer.make({ delay: 0, callback })
+      const never = yield* Timer.make({ delay: "Infinity", callback })
+      yield* TestClock.adjust("1 hour")
+      assert.strictEqual(runs, 2)
+      assert.strictEqual(yield* never.status, "Armed")
+    }))
+
   it.live("fires on the real clock", () =>
     Effect.gen(function*() {
       const fired = yield* Deferred.make<void>()
