@@ -49,8 +49,27 @@ const empty = Buffer.alloc(0)
 const LF = 0x0a
 const CR = 0x0d
 
+/** `searchKind` before any search. */
+const NONE = -1
+/** `searchKind` when the memory is about `searchedSequence`. */
+const SEQUENCE = -2
+
+/** Whether `a` and `b` hold the same bytes. */
+const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
 /**
  * A FIFO of received chunks with LuaSocket read patterns.
+ *
+ * Every pattern costs time linear in the bytes received, however they are
+ * chunked: a search resumes where the previous search for the same delimiter
+ * stopped (for a multi-byte delimiter, `delimiter.length - 1` bytes before the
+ * end, since a match may start there), it steps across chunk boundaries
+ * instead of joining chunks, and a unit is copied once, when it is taken.
+ * `work` counts what that costs.
  *
  * ```ts
  * const buf = new ReadBuffer()
@@ -64,13 +83,27 @@ const CR = 0x0d
 export class ReadBuffer {
   /** Unread bytes in total. */
   length = 0
+  /**
+   * A running count of the work done: one per byte searched, compared or
+   * copied and one per chunk stepped over (units handed out as views of one
+   * chunk cost nothing). Tests and diagnostics compare it against the bytes
+   * received; it is a plain integer, never reset.
+   */
+  work = 0
   private chunks: Array<Buffer> = []
-  /** Bytes of `chunks[0]` already consumed. */
+  /** Index in `chunks` of the first unread chunk (consumed ones before it are dropped in batches). */
+  private head = 0
+  /** Bytes of `chunks[head]` already consumed. */
   private offset = 0
-  /** Bytes from the front already searched without finding `searched`. */
+  /** The delimiter the search memory is about: a byte value, `SEQUENCE`, or `NONE`. */
+  private searchKind = NONE
+  /** A copy of the last multi-byte delimiter searched for. */
+  private searchedSequence: Buffer = empty
+  /** Unread bytes from the front where the delimiter is known not to start. */
   private scanned = 0
-  /** The delimiter `scanned` is about: a byte, or a copy of a sequence. */
-  private searched: number | Buffer = -1
+  /** Where those bytes end: an index in `chunks` and an offset in that chunk (valid when `scanned > 0`). */
+  private scanChunk = 0
+  private scanOffset = 0
 
   /** Appends a received chunk. */
   push(chunk: Buffer): void {
@@ -108,7 +141,7 @@ export class ReadBuffer {
   /** Up to `max` bytes of what is buffered, without waiting; empty when nothing is. */
   takeUpTo(max: number): Buffer {
     if (this.length === 0) return empty
-    return this.take(Math.min(max, this.chunks[0]!.length - this.offset))
+    return this.take(Math.min(max, this.chunks[this.head]!.length - this.offset))
   }
 
   /** Everything buffered. */
@@ -116,12 +149,13 @@ export class ReadBuffer {
     return this.take(this.length)
   }
 
-  /** Removes and returns the first `n` bytes (`n <= length`). */
+  /** Removes and returns the first `n` bytes (`n <= length`): a view when they lie in one chunk. */
   private take(n: number): Buffer {
-    this.scanned = 0
     if (n === 0) return empty
+    // the memory keeps what it knows about the bytes after the taken ones
+    this.scanned = n < this.scanned ? this.scanned - n : 0
     this.length -= n
-    const first = this.chunks[0]!
+    const first = this.chunks[this.head]!
     const available = first.length - this.offset
     if (n < available) {
       const out = first.subarray(this.offset, this.offset + n)
@@ -130,21 +164,20 @@ export class ReadBuffer {
     }
     if (n === available) {
       const out = this.offset === 0 ? first : first.subarray(this.offset)
-      this.chunks.shift()
-      this.offset = 0
+      this.dropHead()
       return out
     }
     const out = Buffer.allocUnsafe(n)
     let written = 0
     while (written < n) {
-      const chunk = this.chunks[0]!
+      const chunk = this.chunks[this.head]!
       const want = n - written
       const have = chunk.length - this.offset
+      this.work += Math.min(want, have) + 1
       if (have <= want) {
         chunk.copy(out, written, this.offset)
         written += have
-        this.chunks.shift()
-        this.offset = 0
+        this.dropHead()
       } else {
         chunk.copy(out, written, this.offset, this.offset + want)
         written += want
@@ -154,49 +187,108 @@ export class ReadBuffer {
     return out
   }
 
-  /** Position (from the front) of the first `byte`, or -1; remembers how far it searched. */
+  /** Forgets the (consumed) first chunk. Consumed slots are reclaimed in batches, so each costs O(1). */
+  private dropHead(): void {
+    const chunks = this.chunks
+    chunks[this.head++] = empty
+    this.offset = 0
+    if (this.head === chunks.length) {
+      chunks.length = 0
+      this.head = 0
+    } else if (this.head >= 1024 && this.head * 2 >= chunks.length) {
+      chunks.splice(0, this.head)
+      this.scanChunk -= this.head
+      this.head = 0
+    }
+  }
+
+  /** Position (from the front) of the first `byte`, or -1; resumes where the last search for it stopped. */
   private indexOfByte(byte: number): number {
-    if (this.searched !== byte) {
-      this.searched = byte
+    if (this.searchKind !== byte) {
+      this.searchKind = byte
       this.scanned = 0
     }
-    let base = 0
-    for (let i = 0; i < this.chunks.length; i++) {
-      const chunk = this.chunks[i]!
-      const start = i === 0 ? this.offset : 0
-      const size = chunk.length - start
-      if (base + size > this.scanned) {
-        const from = start + Math.max(0, this.scanned - base)
-        const at = chunk.indexOf(byte, from)
-        if (at >= 0) return base + at - start
+    const chunks = this.chunks
+    let i = this.scanned === 0 ? this.head : this.scanChunk
+    let from = this.scanned === 0 ? this.offset : this.scanOffset
+    let base = this.scanned
+    for (; i < chunks.length; i++) {
+      const chunk = chunks[i]!
+      const at = chunk.indexOf(byte, from)
+      if (at >= 0) {
+        this.work += at - from + 1
+        return base + at - from
       }
-      base += size
+      this.work += chunk.length - from + 1
+      base += chunk.length - from
+      from = 0
     }
     this.scanned = base
+    this.scanChunk = chunks.length
+    this.scanOffset = 0
     return -1
   }
 
-  /** Position of the first `sequence`, or -1; joins chunks so it can span them. */
+  /**
+   * Position of the first `sequence`, or -1. Resumes where the last search for
+   * it stopped; finds matches inside a chunk with `indexOf` and checks the
+   * few that cross into the next chunks byte by byte.
+   */
   private indexOfSequence(sequence: Uint8Array): number {
-    const searched = this.searched
-    if (typeof searched === "number" || !searched.equals(sequence)) {
-      this.searched = Buffer.from(sequence)
+    if (this.searchKind !== SEQUENCE || !sameBytes(this.searchedSequence, sequence)) {
+      if (!sameBytes(this.searchedSequence, sequence)) this.searchedSequence = Buffer.from(sequence)
+      this.searchKind = SEQUENCE
       this.scanned = 0
     }
-    if (this.length < sequence.length) return -1
-    if (this.chunks.length > 1) {
-      const scanned = this.scanned
-      const joined = this.take(this.length)
-      this.chunks = [joined]
-      this.offset = 0
-      this.length = joined.length
-      this.scanned = scanned
+    const size = sequence.length
+    // the last start that has enough bytes after it to decide
+    const last = this.length - size
+    if (last < this.scanned) return -1
+    const chunks = this.chunks
+    let i = this.scanned === 0 ? this.head : this.scanChunk
+    let from = this.scanned === 0 ? this.offset : this.scanOffset
+    let base = this.scanned
+    for (; i < chunks.length; i++) {
+      const chunk = chunks[i]!
+      if (chunk.length - from >= size) {
+        const at = chunk.indexOf(sequence, from)
+        if (at >= 0) {
+          this.work += at - from + size
+          return base + at - from
+        }
+        this.work += chunk.length - from
+      }
+      // starts near the end of this chunk: the match would run into the next ones
+      for (let k = Math.max(from, chunk.length - size + 1); k < chunk.length; k++) {
+        const at = base + k - from
+        if (at > last) {
+          this.scanned = at
+          this.scanChunk = i
+          this.scanOffset = k
+          return -1
+        }
+        if (this.matchesAt(sequence, i, k)) return at
+      }
+      this.work++
+      base += chunk.length - from
+      from = 0
     }
-    const chunk = this.chunks[0]!
-    const from = this.offset + Math.max(0, this.scanned - sequence.length + 1)
-    const at = chunk.indexOf(sequence, from)
-    if (at >= 0) return at - this.offset
-    this.scanned = this.length
+    // not reached: the last chunk always holds starts too close to the end to decide
     return -1
+  }
+
+  /** Whether `sequence` starts at byte `k` of chunk `i` (enough bytes are buffered to tell). */
+  private matchesAt(sequence: Uint8Array, i: number, k: number): boolean {
+    let chunk = this.chunks[i]!
+    for (let j = 0; j < sequence.length; j++, k++) {
+      while (k === chunk.length) {
+        chunk = this.chunks[++i]!
+        k = 0
+        this.work++
+      }
+      this.work++
+      if (chunk[k] !== sequence[j]) return false
+    }
+    return true
   }
 }

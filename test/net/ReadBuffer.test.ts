@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as fc from "fast-check"
-import { ReadBuffer, tooLong } from "../../src/net/ReadBuffer.ts"
+import { ReadBuffer, type Take, tooLong } from "../../src/net/ReadBuffer.ts"
 
 type Step = "*l" | number | { readonly until: string } | "partial"
 
@@ -140,5 +140,46 @@ describe("ReadBuffer", () => {
     buffer.push(Buffer.from("\r\nc"))
     assert.isUndefined(buffer.takeUntil(Buffer.from("--"), 100))
     assert.strictEqual((buffer.takeUntil(Buffer.from("\r\n"), 100) as Buffer).toString(), "b")
+  })
+
+  describe("work grows linearly with the bytes received, whatever the chunking", () => {
+    type Read = (buffer: ReadBuffer, size: number) => Take
+    /**
+     * Delivers one `size`-byte unit (ending with `terminator`) a byte per chunk,
+     * trying the read after every chunk as a connection does on each arrival;
+     * returns the work the buffer counted.
+     */
+    const dripWork = (size: number, terminator: string, read: Read) => {
+      const buffer = new ReadBuffer()
+      const bytes = Buffer.from("x".repeat(size - terminator.length) + terminator)
+      for (let i = 0; i < bytes.length - 1; i++) {
+        buffer.push(bytes.subarray(i, i + 1))
+        assert.isUndefined(read(buffer, size))
+      }
+      buffer.push(bytes.subarray(bytes.length - 1))
+      assert.strictEqual((read(buffer, size) as Buffer).length, size - terminator.length)
+      return buffer.work
+    }
+    /** Work for a 16 KiB unit over work for a 4 KiB one: 4 when linear, 16 when quadratic. */
+    const ratio = (terminator: string, read: Read) => dripWork(16384, terminator, read) / dripWork(4096, terminator, read)
+
+    it("for a line", () => {
+      assert.isBelow(ratio("\n", (b) => b.takeLine(1 << 20)), 5)
+    })
+
+    it("for a single-byte delimiter", () => {
+      const comma = Buffer.from(",")
+      assert.isBelow(ratio(",", (b) => b.takeUntil(comma, 1 << 20)), 5)
+    })
+
+    it("for a multi-byte delimiter", () => {
+      const blank = Buffer.from("\r\n\r\n")
+      assert.isBelow(ratio("\r\n\r\n", (b) => b.takeUntil(blank, 1 << 20)), 5)
+    })
+
+    it("for a byte count and for everything", () => {
+      assert.isBelow(ratio("", (b, size) => b.takeExactly(size)), 5)
+      assert.isBelow(ratio("", (b, size) => (b.length === size ? b.takeAll() : undefined)), 5)
+    })
   })
 })
