@@ -100,7 +100,11 @@ export interface Connection {
   receive(pattern?: Pattern): Effect.Effect<string, ConnectionError>
   /** Like `receive`, returning the bytes. */
   receiveBytes(pattern?: Pattern): Effect.Effect<Buffer, ConnectionError>
-  /** Waits for at least one byte and returns what is buffered, up to `max` (default 65536). */
+  /**
+   * Waits for at least one byte and returns everything buffered, up to `max`
+   * (default 65536), across received chunks: a view of one chunk when it
+   * holds them all, else one copy.
+   */
   receivePartial(max?: number): Effect.Effect<Buffer, ConnectionError>
   /** Writes, resolving once the bytes are handed to the kernel. Never hangs on a dead peer. */
   send(data: string | Uint8Array): Effect.Effect<void, ConnectionError>

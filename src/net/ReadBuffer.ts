@@ -138,10 +138,12 @@ export class ReadBuffer {
     return this.length >= n ? this.take(n) : undefined
   }
 
-  /** Up to `max` bytes of what is buffered, without waiting; empty when nothing is. */
+  /**
+   * Up to `max` bytes of what is buffered, without waiting; empty when nothing
+   * is. A view when they lie in the first chunk, else one copy across chunks.
+   */
   takeUpTo(max: number): Buffer {
-    if (this.length === 0) return empty
-    return this.take(Math.min(max, this.chunks[this.head]!.length - this.offset))
+    return this.take(Math.min(max, this.length))
   }
 
   /** Everything buffered. */

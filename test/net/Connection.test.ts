@@ -102,6 +102,18 @@ describe("Connection", () => {
         assert.strictEqual(got, "hello world")
       })))
 
+    it.live("returns every buffered chunk from receivePartial, up to max", () =>
+      live(Effect.gen(function*() {
+        const { peer, server } = yield* rawPair()
+        // two segments, each read by the server before the next is sent: two chunks in its buffer
+        yield* rawWrite(peer, "abc")
+        while (server.socket.bytesRead < 3) yield* Effect.sleep(2)
+        yield* rawWrite(peer, "def")
+        while (server.socket.bytesRead < 6) yield* Effect.sleep(2)
+        assert.strictEqual((yield* server.receivePartial(5)).toString(), "abcde")
+        assert.strictEqual((yield* server.receivePartial(5)).toString(), "f")
+      })))
+
     it.live("fails a line over maxLineLength, closes that connection, and the server serves the next", () =>
       live(Effect.gen(function*() {
         const results = yield* Deferred.make<string>()

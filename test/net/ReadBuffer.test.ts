@@ -182,4 +182,17 @@ describe("ReadBuffer", () => {
       assert.isBelow(ratio("", (b, size) => (b.length === size ? b.takeAll() : undefined)), 5)
     })
   })
+
+  it("returns every buffered chunk from a partial read, up to max", () => {
+    const buffer = new ReadBuffer()
+    buffer.push(Buffer.from("abc"))
+    buffer.push(Buffer.from("def"))
+    buffer.push(Buffer.from("gh"))
+    assert.strictEqual(buffer.takeUpTo(7)?.toString(), "abcdefg")
+    assert.strictEqual(buffer.takeUpTo(7)?.toString(), "h")
+    // within one chunk it stays a view (an unpooled chunk, so a pooled copy cannot share its memory)
+    const chunk = Buffer.alloc(5, "hello")
+    buffer.push(chunk)
+    assert.strictEqual(buffer.takeUpTo(3)?.buffer, chunk.buffer)
+  })
 })
