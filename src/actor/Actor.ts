@@ -1,0 +1,299 @@
+/**
+ * Typed local actors: definitions, references and the operations on them.
+ *
+ * An actor is a name, a protocol and a behaviour. The protocol is an
+ * effect/rpc `RpcGroup` of `Rpc.make(tag, { payload, success, error })`
+ * messages, so every payload, reply and error is a Schema and the same
+ * definition becomes an effect/cluster Entity unchanged:
+ * `Entity.fromRpcGroup(actor.name, actor.protocol)`. The behaviour is an
+ * Effect, run when the actor starts and again on every restart, that builds
+ * the actor's state (a `Ref`, a `Map`) and returns one handler per message.
+ *
+ * A spawned actor is a fiber over a bounded mailbox (an Effect `Queue`):
+ * handlers run one message at a time, in mailbox order, unless a handler
+ * returns `Rpc.fork(effect)` to run concurrently with the next messages (the
+ * effect/rpc opt-in). `spawn` is scoped: the actor stops when the scope
+ * closes, and children spawned while it runs live in its scope, so stopping a
+ * parent stops its children first, in reverse order of spawn.
+ *
+ * A handler's typed failure is the reply to that message; a defect (or the
+ * behaviour failing to build) is a failure of the actor, which its supervision
+ * strategy handles (see `Supervision`).
+ *
+ * @since 0.1.0
+ */
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import type * as Equal from "effect/Equal"
+import type * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import type * as Rpc from "effect/rpc/Rpc"
+import type * as RpcGroup from "effect/rpc/RpcGroup"
+import type { ActorError } from "./ActorError.ts"
+
+const TypeId = "~fiberloop/actor/Actor" as const
+
+// =============================================================================
+// Definitions
+// =============================================================================
+
+/**
+ * An actor definition: a `name` (the effect/cluster entity type when it runs
+ * clustered), a `protocol` (an effect/rpc `RpcGroup`) and a `behaviour` that
+ * builds the handlers. `E` is how building can fail, `R` what the behaviour
+ * and its handlers need (provided by the context `spawn` runs in).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Actor<in out Name extends string, in out Rpcs extends Rpc.Any, out E = never, out R = never> {
+  readonly [TypeId]: typeof TypeId
+  readonly name: Name
+  readonly protocol: RpcGroup.RpcGroup<Rpcs>
+  readonly behaviour: (context: ActorContext<Rpcs>) => Effect.Effect<Handlers<Rpcs, any>, E, R>
+}
+
+/**
+ * Any actor definition.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Any = Actor<string, any, any, any>
+
+/**
+ * The handler of one message: its decoded payload in, its success or typed
+ * error out. Returning `Rpc.fork(effect)` lets the message run concurrently
+ * with the following ones.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Handler<Current extends Rpc.Any, R> = (
+  payload: Rpc.Payload<Current>
+) => Rpc.WrapperOr<Effect.Effect<Rpc.Success<Current>, Rpc.Error<Current>, R>>
+
+/**
+ * One handler per message of a protocol, keyed by tag.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Handlers<Rpcs extends Rpc.Any, R = never> = {
+  readonly [Current in Rpcs as Current["_tag"]]: Handler<Current, R>
+}
+
+/**
+ * Defines an actor from a protocol and a behaviour. The behaviour receives
+ * the actor's context (its own ref, timers to self, `stop`) and returns the
+ * handlers; it runs again, with fresh state, on every restart. Return them
+ * through the protocol's own `RpcGroup.of` (as with effect/rpc and
+ * effect/cluster): it types each handler's payload from the protocol.
+ *
+ * **Example** (A counter)
+ *
+ * ```ts
+ * import { Effect, Ref, Schema } from "effect"
+ * import { Rpc, RpcGroup } from "effect/rpc"
+ * import { Actor } from "fiberloop/actor"
+ *
+ * const Increment = Rpc.make("Increment", { payload: { by: Schema.Number } })
+ * const Get = Rpc.make("Get", { success: Schema.Number })
+ *
+ * const CounterProtocol = RpcGroup.make(Increment, Get)
+ *
+ * const Counter = Actor.make("Counter", {
+ *   protocol: CounterProtocol,
+ *   behaviour: Effect.fnUntraced(function*() {
+ *     const count = yield* Ref.make(0)
+ *     return CounterProtocol.of({
+ *       Increment: ({ by }) => Ref.update(count, (n) => n + by),
+ *       Get: () => Ref.get(count)
+ *     })
+ *   })
+ * })
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const make = <
+  const Name extends string,
+  Rpcs extends Rpc.Any,
+  H extends Handlers<Rpcs, any>,
+  E = never,
+  R = never
+>(
+  name: Name,
+  options: {
+    /** The messages, as an effect/rpc group. */
+    readonly protocol: RpcGroup.RpcGroup<Rpcs>
+    /** Builds the state and the handlers (`protocol.of({...})`); re-run on restart. */
+    readonly behaviour: (context: ActorContext<Rpcs>) => Effect.Effect<H, E, R>
+  }
+): Actor<Name, Rpcs, E, R | HandlersServices<H>> => ({
+  [TypeId]: TypeId,
+  name,
+  protocol: options.protocol,
+  behaviour: options.behaviour
+})
+
+/**
+ * The services a handlers object needs.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type HandlersServices<H> = {
+  [K in keyof H]: H[K] extends (...args: any) => Rpc.WrapperOr<Effect.Effect<any, any, infer X>> ? X : never
+}[keyof H]
+
+/**
+ * `true` for an actor definition.
+ *
+ * ```ts
+ * Actor.isActor(Counter) // => true
+ * ```
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const isActor = (u: unknown): u is Any => typeof u === "object" && u !== null && TypeId in u
+
+// =============================================================================
+// References
+// =============================================================================
+
+/**
+ * The payload argument of a message: optional when the payload is `void`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type PayloadArgs<Current extends Rpc.Any, Extra extends ReadonlyArray<unknown> = []> = [
+  void
+] extends [Rpc.Payload<Current>] ? [payload?: Rpc.Payload<Current>, ...Extra] :
+  [payload: Rpc.Payload<Current>, ...Extra]
+
+/**
+ * Options of one ask.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface AskOptions {
+  /** Fail with `ActorError` reason `AskTimeout` when no reply comes in time. Default: wait for the reply. */
+  readonly timeout?: Duration.Input | undefined
+}
+
+/**
+ * A typed reference to a running (or stopped) actor. Refs are values:
+ * `Equal`/`Hash` by identity of the actor, so they serve as keys of a `Map`
+ * or a `HashMap`.
+ *
+ * - `tell` enqueues a message and returns: it suspends while the mailbox is
+ *   full (policy `"suspend"`), fails with `MailboxFull` (policy `"fail"`), or
+ *   counts the message as dropped (policy `"drop"`). A message to a stopped
+ *   actor goes to the dead letters.
+ * - `ask` enqueues and waits for the handler's reply: its success, its typed
+ *   error, or an `ActorError` (`AskTimeout`, `MailboxFull`, `ActorStopped`,
+ *   `Crashed`). Asking a stopped actor fails at once; an actor that stops
+ *   with the message still in its mailbox fails it: an ask never hangs on a
+ *   dead actor.
+ *
+ * **Example** (Telling and asking)
+ *
+ * ```ts
+ * yield* counter.tell("Increment", { by: 2 })
+ * const n = yield* counter.ask("Get") // => 2
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ActorRef<in out Rpcs extends Rpc.Any> extends Equal.Equal {
+  /** A process-unique number. */
+  readonly id: number
+  /** The definition's name. */
+  readonly name: string
+  /** The registered name, or `name#id`. */
+  readonly path: string
+  /** Sends a message without waiting for its handling. */
+  readonly tell: <const Tag extends Rpcs["_tag"]>(
+    tag: Tag,
+    ...payload: PayloadArgs<Extract<Rpcs, { readonly _tag: Tag }>>
+  ) => Effect.Effect<void, ActorError>
+  /** Sends a message and waits for its reply. */
+  readonly ask: <const Tag extends Rpcs["_tag"]>(
+    tag: Tag,
+    ...args: PayloadArgs<Extract<Rpcs, { readonly _tag: Tag }>, [options?: AskOptions]>
+  ) => Effect.Effect<
+    Rpc.Success<Extract<Rpcs, { readonly _tag: Tag }>>,
+    Rpc.Error<Extract<Rpcs, { readonly _tag: Tag }>> | ActorError
+  >
+}
+
+/**
+ * A ref whose protocol is not known statically (registry lookups, events).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type AnyRef = ActorRef<any>
+
+/**
+ * How an actor ended: success for a normal stop (its scope closed, `stop`),
+ * a failure with the cause that stopped it otherwise.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type ActorExit = Exit.Exit<void, unknown>
+
+// =============================================================================
+// Inside an actor
+// =============================================================================
+
+/**
+ * What a behaviour receives: the actor's own ref and its timers. Timers are
+ * messages to self, scheduled on the Clock (so `TestClock` drives them) and
+ * cancelled when the actor restarts or stops; interrupt the returned fiber to
+ * cancel one sooner. Children: call `Actor.spawn` from the behaviour or a
+ * handler; they live in this actor's scope.
+ *
+ * **Gotchas**
+ *
+ * A handler that asks its own actor waits for itself forever (the mailbox is
+ * sequential); `tell` to self from a handler with a full `"suspend"` mailbox
+ * also waits for itself. Use timers, or `Rpc.fork`.
+ *
+ * **Example** (A tick every second)
+ *
+ * ```ts
+ * behaviour: Effect.fnUntraced(function*(ctx) {
+ *   yield* ctx.every("1 second", "Tick")
+ *   return { Tick: () => Effect.log("tick") }
+ * })
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ActorContext<in out Rpcs extends Rpc.Any> {
+  /** This actor's own ref. */
+  readonly self: ActorRef<Rpcs>
+  /** Tells `tag` to self once, after `delay`. */
+  readonly after: <const Tag extends Rpcs["_tag"]>(
+    delay: Duration.Input,
+    tag: Tag,
+    ...payload: PayloadArgs<Extract<Rpcs, { readonly _tag: Tag }>>
+  ) => Effect.Effect<Fiber.Fiber<void>>
+  /** Tells `tag` to self every `interval` (first after one interval), until the actor restarts or stops. */
+  readonly every: <const Tag extends Rpcs["_tag"]>(
+    interval: Duration.Input,
+    tag: Tag,
+    ...payload: PayloadArgs<Extract<Rpcs, { readonly _tag: Tag }>>
+  ) => Effect.Effect<Fiber.Fiber<void>>
+  /** Stops this actor normally (after the current handler returns). */
+  readonly stop: Effect.Effect<void>
+}
