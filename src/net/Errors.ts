@@ -51,6 +51,14 @@ export interface Where {
 const at = (self: Where): string =>
   self.host === undefined ? "" : ` (${self.host}${self.port === undefined ? "" : `:${self.port}`})`
 
+/** `host:port`, with an IPv6 host in brackets. */
+const endpoint = (self: Where): string => {
+  const host = self.host !== undefined && self.host.includes(":") ? `[${self.host}]` : self.host
+  if (self.port === undefined) return host ?? "?"
+  return `${host ?? "*"}:${self.port}`
+}
+
+
 // =============================================================================
 // Connection conditions
 // =============================================================================
@@ -183,14 +191,31 @@ export class DnsError extends Schema.TaggedError<DnsError>()("DnsError", {
 
 /**
  * The address to listen on is taken (`EADDRINUSE`) or not available here
- * (`EADDRNOTAVAIL`, `EACCES`).
+ * (`EADDRNOTAVAIL`, `EACCES`); `code` says which.
+ *
+ * **Example** (The message of a taken port)
+ *
+ * ```ts
+ * new Errors.AddressInUse({ host: "127.0.0.1", port: 8080, code: "EADDRINUSE" }).message
+ * // => "address 127.0.0.1:8080 already in use (EADDRINUSE)"
+ * ```
  *
  * @category errors
  * @since 0.1.0
  */
 export class AddressInUse extends Schema.TaggedError<AddressInUse>()("AddressInUse", where) {
   override get message(): string {
-    return `address not available${this.code === undefined ? "" : ` (${this.code})`}${at(this)}`
+    const address = endpoint(this)
+    switch (this.code) {
+      case "EADDRINUSE":
+        return `address ${address} already in use (EADDRINUSE)`
+      case "EADDRNOTAVAIL":
+        return `address ${address} not available on this host (EADDRNOTAVAIL)`
+      case "EACCES":
+        return `no permission to bind ${address} (EACCES)`
+      default:
+        return `address ${address} not available${this.code === undefined ? "" : ` (${this.code})`}`
+    }
   }
 }
 

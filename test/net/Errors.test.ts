@@ -59,6 +59,18 @@ describe("Errors", () => {
     assert.strictEqual(Errors.fromNodeError(undefined)._tag, "SocketError")
   })
 
+  it("says an address is in use, with the host and port", () => {
+    const bind = (code: string, host: string, port: number) =>
+      Errors.fromNodeError(nodeError(code, "bind"), { host, port }).message
+    assert.strictEqual(bind("EADDRINUSE", "127.0.0.1", 8080), "address 127.0.0.1:8080 already in use (EADDRINUSE)")
+    assert.strictEqual(bind("EADDRINUSE", "::1", 53), "address [::1]:53 already in use (EADDRINUSE)")
+    assert.strictEqual(
+      bind("EADDRNOTAVAIL", "10.9.9.9", 80),
+      "address 10.9.9.9:80 not available on this host (EADDRNOTAVAIL)"
+    )
+    assert.strictEqual(bind("EACCES", "0.0.0.0", 80), "no permission to bind 0.0.0.0:80 (EACCES)")
+  })
+
   it("builds end of stream without a stack trace, with its partial data", () => {
     const closed = Errors.withoutStack(() => new Errors.ConnectionClosed({ partial: Buffer.from("half a li") }))
     assert.strictEqual(closed.partialText, "half a li")

@@ -521,6 +521,10 @@ describe("Udp", () => {
         const error = yield* Effect.flip(Udp.bind({ host: "127.0.0.1", port: first.localAddress.port }))
         assert.strictEqual(error._tag, "AddressInUse")
         assert.strictEqual(error._tag === "AddressInUse" && error.code, "EADDRINUSE")
+        assert.strictEqual(
+          error.message,
+          `address 127.0.0.1:${first.localAddress.port} already in use (EADDRINUSE)`
+        )
       })))
   })
 
