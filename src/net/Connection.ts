@@ -72,7 +72,12 @@ export interface Timeouts {
  * @since 0.1.0
  */
 export interface Options extends Timeouts {
-  /** Longest line (or `until` unit) accepted, in bytes. Default 65536. */
+  /**
+   * Longest line (or `until` unit) accepted, in bytes. Default 65536. A longer
+   * one fails that read with `LineTooLong`; the connection stays usable: the
+   * rest of the unit, up to and including its delimiter, is dropped as it
+   * arrives (never buffered), and the next read starts after it.
+   */
   readonly maxLineLength?: number | undefined
   /** Bytes buffered ahead of the reader before the socket is paused. Default 65536. */
   readonly highWaterMark?: number | undefined
@@ -357,7 +362,7 @@ class ConnectionImpl implements Connection {
     if (this.closedByUs) return this.closedError("receive")
     let unit: Take
     if (pattern === "*l") unit = this.buffer.takeLine(this.maxLineLength)
-    else if (pattern === PARTIAL) unit = this.buffer.length > 0 ? this.buffer.takeUpTo(max) : undefined
+    else if (pattern === PARTIAL) unit = this.buffer.takeUpTo(max)
     else if (typeof pattern === "number") unit = this.buffer.takeExactly(pattern)
     else if (pattern === "*a") unit = this.eof ? this.buffer.takeAll() : undefined
     else {
@@ -365,15 +370,14 @@ class ConnectionImpl implements Connection {
       unit = this.buffer.takeUntil(typeof until === "string" ? Buffer.from(until) : until, this.maxLineLength)
     }
     if (unit === tooLong) {
-      this.failure = withoutStack(() =>
+      // not fatal: the buffer drops the rest of the unit as it comes, and the handler may answer
+      return Effect.fail(withoutStack(() =>
         new LineTooLong({
           maxLineLength: this.maxLineLength,
           host: this.socket.remoteAddress,
           port: this.socket.remotePort
         })
-      )
-      this.socket.destroy()
-      return Effect.fail(this.failure)
+      ))
     }
     if (unit !== undefined) {
       if (this.socket.isPaused() && this.buffer.length < this.highWaterMark) this.socket.resume()

@@ -220,8 +220,19 @@ export class AddressInUse extends Schema.TaggedError<AddressInUse>()("AddressInU
 }
 
 /**
- * A line grew beyond `maxLineLength` without a line terminator. The
- * connection is closed: the stream can no longer be framed.
+ * A line (or `until` unit) grew beyond `maxLineLength`. Only that read
+ * fails: the connection stays usable, so a handler can answer (`-ERR line too
+ * long`). The rest of the unit, up to and including its delimiter, is
+ * dropped as it arrives, and the next read starts after it. A handler that
+ * does not catch it ends, and the server closes the connection.
+ *
+ * **Example** (Answering, then reading on)
+ *
+ * ```ts
+ * conn.receive("*l").pipe(
+ *   Effect.catchTag("LineTooLong", () => Effect.as(conn.send("-ERR line too long\r\n"), ""))
+ * )
+ * ```
  *
  * @category errors
  * @since 0.1.0

@@ -30,7 +30,7 @@ export type Pattern = "*l" | "*a" | number | { readonly until: string | Uint8Arr
 /**
  * Outcome of trying to satisfy a pattern from the buffer: the unit, or
  * `undefined` when more bytes are needed, or `tooLong` when a delimited unit
- * exceeded its limit.
+ * exceeded its limit (the buffer then drops that unit, see `ReadBuffer`).
  *
  * @category models
  * @since 0.1.0
@@ -71,6 +71,13 @@ const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => {
  * instead of joining chunks, and a unit is copied once, when it is taken.
  * `work` counts what that costs.
  *
+ * A line or delimited unit over its limit is dropped: `takeLine`/`takeUntil`
+ * return `tooLong` and the buffer then discards that unit's bytes, up to and
+ * including its delimiter, as they are pushed (keeping at most
+ * `delimiter.length - 1` of them, which may begin the delimiter), so memory
+ * stays bounded; reads return nothing until the delimiter has come, then go
+ * on after it.
+ *
  * ```ts
  * const buf = new ReadBuffer()
  * buf.push(Buffer.from("a\r\nb"))
@@ -104,19 +111,28 @@ export class ReadBuffer {
   /** Where those bytes end: an index in `chunks` and an offset in that chunk (valid when `scanned > 0`). */
   private scanChunk = 0
   private scanOffset = 0
+  /** While dropping a unit over its limit: its delimiter (a byte value or `SEQUENCE`); else `NONE`. */
+  private skipping = NONE
 
-  /** Appends a received chunk. */
+  /** Appends a received chunk (dropping it, up to a delimiter, while a unit over its limit is skipped). */
   push(chunk: Buffer): void {
     if (chunk.length === 0) return
     this.chunks.push(chunk)
     this.length += chunk.length
+    if (this.skipping !== NONE) this.skip()
   }
 
   /** A line without its terminator (`\n` or `\r\n`), if a whole one is buffered. */
   takeLine(maxLength: number): Take {
+    if (this.skipping !== NONE) return undefined
     const end = this.indexOfByte(LF)
-    // `+ 1`: a line of exactly maxLength may be waiting for the `\n` after its `\r`
-    if (end < 0) return this.length > maxLength + 1 ? tooLong : undefined
+    if (end < 0) {
+      // `+ 1`: a line of exactly maxLength may be waiting for the `\n` after its `\r`
+      if (this.length <= maxLength + 1) return undefined
+      this.skipping = LF
+      this.skip()
+      return tooLong
+    }
     let lineEnd = end
     const line = this.take(end + 1)
     if (lineEnd > 0 && line[lineEnd - 1] === CR) lineEnd--
@@ -126,29 +142,74 @@ export class ReadBuffer {
 
   /** Everything up to the delimiter (dropped), if it is buffered. */
   takeUntil(delimiter: Uint8Array, maxLength: number): Take {
+    if (this.skipping !== NONE) return undefined
     const end = delimiter.length === 1 ? this.indexOfByte(delimiter[0]!) : this.indexOfSequence(delimiter)
-    // once max + delimiter bytes are here without the delimiter, the unit cannot fit
-    if (end < 0) return this.length >= maxLength + delimiter.length ? tooLong : undefined
-    if (end > maxLength) return tooLong
-    return this.take(end + delimiter.length).subarray(0, end)
+    if (end < 0) {
+      // once max + delimiter bytes are here without the delimiter, the unit cannot fit
+      if (this.length < maxLength + delimiter.length) return undefined
+      this.skipping = delimiter.length === 1 ? delimiter[0]! : SEQUENCE
+      this.skip()
+      return tooLong
+    }
+    const unit = this.take(end + delimiter.length)
+    return end > maxLength ? tooLong : unit.subarray(0, end)
   }
 
   /** Exactly `n` bytes, if that many are buffered. */
   takeExactly(n: number): Buffer | undefined {
-    return this.length >= n ? this.take(n) : undefined
+    return this.skipping === NONE && this.length >= n ? this.take(n) : undefined
   }
 
   /**
-   * Up to `max` bytes of what is buffered, without waiting; empty when nothing
-   * is. A view when they lie in the first chunk, else one copy across chunks.
+   * Up to `max` bytes of what is buffered, without waiting; `undefined` when
+   * nothing is. A view when they lie in the first chunk, else one copy across
+   * chunks.
    */
-  takeUpTo(max: number): Buffer {
-    return this.take(Math.min(max, this.length))
+  takeUpTo(max: number): Buffer | undefined {
+    return this.skipping === NONE && this.length > 0 ? this.take(Math.min(max, this.length)) : undefined
   }
 
-  /** Everything buffered. */
+  /** Everything buffered (nothing of a unit being dropped, which ends there). */
   takeAll(): Buffer {
+    if (this.skipping !== NONE) {
+      this.skipping = NONE
+      this.drop(this.length)
+    }
     return this.take(this.length)
+  }
+
+  /**
+   * Drops the unit being skipped up to and including its delimiter if it has
+   * come; else drops all but the last `delimiter.length - 1` bytes.
+   */
+  private skip(): void {
+    const sequence = this.searchedSequence
+    const byte = this.skipping
+    const end = byte === SEQUENCE ? this.indexOfSequence(sequence) : this.indexOfByte(byte)
+    const size = byte === SEQUENCE ? sequence.length : 1
+    if (end >= 0) {
+      this.skipping = NONE
+      this.drop(end + size)
+    } else if (this.length >= size) {
+      this.drop(this.length - size + 1)
+    }
+  }
+
+  /** Removes the first `n` bytes (`n <= length`) without copying them. */
+  private drop(n: number): void {
+    this.scanned = n < this.scanned ? this.scanned - n : 0
+    this.length -= n
+    while (n > 0) {
+      const have = this.chunks[this.head]!.length - this.offset
+      this.work++
+      if (have <= n) {
+        n -= have
+        this.dropHead()
+      } else {
+        this.offset += n
+        n = 0
+      }
+    }
   }
 
   /** Removes and returns the first `n` bytes (`n <= length`): a view when they lie in one chunk. */

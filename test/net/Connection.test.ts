@@ -138,6 +138,40 @@ describe("Connection", () => {
       })))
   })
 
+  describe("units over the limit", () => {
+    it.live("the handler sees LineTooLong on a writable connection, and reads on after the line", () =>
+      live(Effect.gen(function*() {
+        const server = yield* Tcp.serve({
+          host: "127.0.0.1",
+          port: 0,
+          maxLineLength: 16,
+          handler: Effect.fnUntraced(function*(conn: Connection.Connection) {
+            yield* conn.receive().pipe(
+              Effect.catchTag("LineTooLong", () => conn.send("-ERR line too long\r\n"))
+            )
+            yield* conn.send(`+${yield* conn.receive()}\r\n`)
+          })
+        })
+        const client = yield* rawClient(server.address.port)
+        // more than the read buffer's high-water mark, then the rest of the line after the answer
+        yield* rawWrite(client, "x".repeat(100_000))
+        assert.strictEqual(yield* readBytes(client, 20), "-ERR line too long\r\n")
+        yield* rawWrite(client, "y".repeat(100_000) + "\nPING\n")
+        assert.strictEqual(yield* readBytes(client, 7), "+PING\r\n")
+        // the handler has ended: the server closes the connection
+        assert.strictEqual(yield* readToEnd(client), "")
+      })))
+
+    it.live("a delimited unit over the limit is dropped up to its delimiter", () =>
+      live(Effect.gen(function*() {
+        const { peer, server } = yield* rawPair({ maxLineLength: 8 })
+        yield* rawWrite(peer, "0123456789abcdef")
+        assert.strictEqual((yield* Effect.flip(server.receive({ until: "\r\n\r\n" })))._tag, "LineTooLong")
+        yield* rawWrite(peer, "abc\r\n\r\nhead\r\n\r\n")
+        assert.strictEqual(yield* server.receive({ until: "\r\n\r\n" }), "head")
+      })))
+  })
+
   describe("writing", () => {
     it.live("fails, never hangs, when sending to a peer that closed", () =>
       live(Effect.gen(function*() {

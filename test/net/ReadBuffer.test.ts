@@ -78,9 +78,10 @@ describe("ReadBuffer", () => {
     assert.deepStrictEqual(run([Buffer.from("abcd\r\n")], ["*l"], 4), ["abcd", ""])
     // one byte of slack: a fifth byte could be the \r of a 4-byte line's \r\n
     assert.deepStrictEqual(run([Buffer.from("abcde")], ["*l"], 4), [null, "abcde"])
-    assert.deepStrictEqual(run([Buffer.from("abcdef")], ["*l"], 4), ["TOO LONG", "abcdef"])
+    // the unit over the limit is dropped, so nothing of it is left at the end
+    assert.deepStrictEqual(run([Buffer.from("abcdef")], ["*l"], 4), ["TOO LONG", ""])
     assert.deepStrictEqual(run([Buffer.from("abcde\n")], ["*l"], 4), ["TOO LONG", ""])
-    assert.deepStrictEqual(run([Buffer.from("abcdef")], [{ until: "--" }], 4), ["TOO LONG", "abcdef"])
+    assert.deepStrictEqual(run([Buffer.from("abcdef")], [{ until: "--" }], 4), ["TOO LONG", ""])
   })
 
   it("returns a view, not a copy, for a unit inside one chunk", () => {
@@ -106,9 +107,10 @@ describe("ReadBuffer", () => {
         fc.array(step, { minLength: 1, maxLength: 12 }),
         (data, cuts, steps) => {
           // "partial" legitimately depends on chunk boundaries: compare it by the bytes it consumes in total
-          const whole = run([data], steps.map((s) => (s === "partial" ? 1 : s)))
-          const pieces = run(split(data, cuts), steps.map((s) => (s === "partial" ? 1 : s)))
-          assert.deepStrictEqual(pieces, whole)
+          const counted = steps.map((s) => (s === "partial" ? 1 : s))
+          assert.deepStrictEqual(run(split(data, cuts), counted), run([data], counted))
+          // and with units over a small limit dropped
+          assert.deepStrictEqual(run(split(data, cuts), counted, 3), run([data], counted, 3))
         }
       ),
       { numRuns: 2000 }
@@ -194,5 +196,52 @@ describe("ReadBuffer", () => {
     const chunk = Buffer.alloc(5, "hello")
     buffer.push(chunk)
     assert.strictEqual(buffer.takeUpTo(3)?.buffer, chunk.buffer)
+  })
+
+  describe("a unit over the limit", () => {
+    it("is dropped up to its line end as it arrives, and reading goes on after it", () => {
+      const buffer = new ReadBuffer()
+      buffer.push(Buffer.from("x".repeat(10)))
+      assert.strictEqual(buffer.takeLine(4), tooLong)
+      // a megabyte more of it: dropped on arrival, never buffered
+      for (let i = 0; i < 1024; i++) {
+        buffer.push(Buffer.alloc(1024, "y"))
+        assert.isAtMost(buffer.length, 0)
+        assert.isUndefined(buffer.takeLine(4))
+      }
+      buffer.push(Buffer.from("zz\r\nPING\r\nrest"))
+      assert.strictEqual((buffer.takeLine(4) as Buffer).toString(), "PING")
+      assert.strictEqual(buffer.takeAll().toString(), "rest")
+    })
+
+    it("is dropped up to a multi-byte delimiter split across arrivals", () => {
+      const buffer = new ReadBuffer()
+      const blank = Buffer.from("\r\n\r\n")
+      buffer.push(Buffer.from("x".repeat(10)))
+      assert.strictEqual(buffer.takeUntil(blank, 4), tooLong)
+      // the delimiter that ends it comes in three pieces
+      for (const piece of ["abc\r", "\n\r", "\nok\r\n\r\n"]) {
+        assert.isAtMost(buffer.length, blank.length - 1)
+        buffer.push(Buffer.from(piece))
+      }
+      assert.strictEqual((buffer.takeUntil(blank, 4) as Buffer).toString(), "ok")
+    })
+
+    it("found whole is consumed, and the next unit follows", () => {
+      const buffer = new ReadBuffer()
+      buffer.push(Buffer.from("abcdef\nok\nabcdef--ok--"))
+      assert.strictEqual(buffer.takeLine(4), tooLong)
+      assert.strictEqual((buffer.takeLine(4) as Buffer).toString(), "ok")
+      assert.strictEqual(buffer.takeUntil(Buffer.from("--"), 4), tooLong)
+      assert.strictEqual((buffer.takeUntil(Buffer.from("--"), 4) as Buffer).toString(), "ok")
+    })
+
+    it("leaves nothing of itself at the end of stream", () => {
+      const buffer = new ReadBuffer()
+      buffer.push(Buffer.from("x".repeat(10)))
+      assert.strictEqual(buffer.takeLine(4), tooLong)
+      buffer.push(Buffer.from("more"))
+      assert.strictEqual(buffer.takeAll().length, 0)
+    })
   })
 })
