@@ -5,7 +5,8 @@
  * class, so callers match on the condition (`Effect.catchTag("ConnectionRefused", …)`)
  * and never on message strings. Each carries the `host`/`port` it concerns and,
  * where Node reported one, the `errno`/`code`/`syscall`. `fromNodeError`
- * classifies a Node `Error` into one of them.
+ * classifies a Node `Error` into one of them, `fromNodeTlsError` a TLS
+ * handshake's error into a `TlsError`.
  *
  * End of stream (`ConnectionClosed`) is an expected condition: it is built
  * without capturing a stack trace, so the normal close path stays cheap.
@@ -57,7 +58,6 @@ const endpoint = (self: Where): string => {
   if (self.port === undefined) return host ?? "?"
   return `${host ?? "*"}:${self.port}`
 }
-
 
 // =============================================================================
 // Connection conditions
@@ -438,8 +438,7 @@ const tlsReasons = {
   CertificateVerify: "certificate verification failed",
   Handshake: "handshake failed",
   Protocol: "protocol error",
-  Timeout: "handshake timed out",
-  Configuration: "cannot load credentials"
+  Timeout: "handshake timed out"
 } as const
 
 /**
@@ -484,9 +483,151 @@ export class TlsError extends Schema.TaggedError<TlsError>()("TlsError", {
   timeoutMillis: Schema.optional(Schema.Number)
 }) {
   override get message(): string {
-    const what = [this.code, this.detail].filter((x) => x !== undefined).join(": ")
-    const code = what === "" ? "" : ` (${what})`
+    const code = this.code
+    const detail = this.detail
+    if (this.reason === "Configuration") {
+      // the detail is a sentence of its own: "cannot read TLS CA file /x: no such file or directory"
+      return `${detail ?? "cannot load TLS credentials"}${code === undefined ? "" : ` (${code})`}`
+    }
+    // Node's messages often start with the code already ("ECONNRESET: socket hang up")
+    const what = code === undefined
+      ? detail
+      : detail === undefined || detail === code
+      ? code
+      : detail.startsWith(`${code}:`)
+      ? detail
+      : `${code}: ${detail}`
     const after = this.timeoutMillis === undefined ? "" : ` after ${this.timeoutMillis} ms`
-    return `TLS ${tlsReasons[this.reason]}${after}${code}${at(this)}`
+    return `TLS ${tlsReasons[this.reason]}${after}${what === undefined ? "" : ` (${what})`}${at(this)}`
   }
 }
+
+const verifyCodes = new Set([
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_CRL",
+  "UNABLE_TO_DECRYPT_CERT_SIGNATURE",
+  "UNABLE_TO_DECRYPT_CRL_SIGNATURE",
+  "UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY",
+  "CERT_SIGNATURE_FAILURE",
+  "CRL_SIGNATURE_FAILURE",
+  "CERT_NOT_YET_VALID",
+  "CERT_HAS_EXPIRED",
+  "CRL_NOT_YET_VALID",
+  "CRL_HAS_EXPIRED",
+  "ERROR_IN_CERT_NOT_BEFORE_FIELD",
+  "ERROR_IN_CERT_NOT_AFTER_FIELD",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "CERT_CHAIN_TOO_LONG",
+  "CERT_REVOKED",
+  "INVALID_CA",
+  "PATH_LENGTH_EXCEEDED",
+  "INVALID_PURPOSE",
+  "CERT_UNTRUSTED",
+  "CERT_REJECTED",
+  "HOSTNAME_MISMATCH",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+  "ERR_TLS_CERT_ALTNAME_FORMAT"
+])
+/** The peer refused our certificate (an alert), or sent none when one was required. */
+const peerVerify = /^ERR_SSL_.*(CERTIFICATE|UNKNOWN_CA|ALERT_ACCESS_DENIED)/
+/** Not TLS, or not a TLS we can agree on: version, record framing, ALPN. */
+const protocolErrors = new RegExp(`^ERR_SSL_.*(${
+  [
+    "WRONG_VERSION_NUMBER",
+    "HTTPS?_(PROXY_)?REQUEST",
+    "UNKNOWN_PROTOCOL",
+    "UNSUPPORTED_PROTOCOL",
+    "PROTOCOL_VERSION",
+    "VERSION_TOO_(LOW|HIGH)",
+    "NO_PROTOCOLS_AVAILABLE",
+    "WRONG_SSL_VERSION",
+    "PACKET_LENGTH_TOO_LONG",
+    "BAD_PACKET_LENGTH",
+    "LENGTH_MISMATCH",
+    "RECORD_LAYER_FAILURE",
+    "UNEXPECTED_RECORD",
+    "UNEXPECTED_MESSAGE",
+    "UNEXPECTED_EOF",
+    "DECODE_ERROR",
+    "BAD_RECORD_MAC",
+    "DECRYPTION_FAILED",
+    "NO_APPLICATION_PROTOCOL"
+  ].join("|")
+})`)
+
+/**
+ * Where a TLS condition happened: the peer and the server name involved.
+ *
+ * **Example** (Classifying with context)
+ *
+ * ```ts
+ * Errors.fromNodeTlsError(error, { host: "127.0.0.1", port: 443, servername: "example.com" }).servername
+ * // => "example.com"
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface TlsErrorContext {
+  /** The peer's address. */
+  readonly host?: string | undefined
+  /** The peer's port. */
+  readonly port?: number | undefined
+  /** The server name requested (client side) or verified. */
+  readonly servername?: string | undefined
+}
+
+/**
+ * Classifies an error Node raised during a TLS handshake.
+ *
+ * | Node code | reason |
+ * | --- | --- |
+ * | `DEPTH_ZERO_SELF_SIGNED_CERT`, `CERT_HAS_EXPIRED`, `ERR_TLS_CERT_ALTNAME_INVALID`, … | `CertificateVerify` |
+ * | other X.509 verify codes, `ERR_SSL_*` certificate alerts | `CertificateVerify` |
+ * | `ERR_SSL_WRONG_VERSION_NUMBER`, `ERR_SSL_HTTP_REQUEST`, version, record and ALPN errors | `Protocol` |
+ * | `ERR_TLS_HANDSHAKE_TIMEOUT` | `Timeout` |
+ * | anything else (`ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE`, `ECONNRESET`, …) | `Handshake` |
+ *
+ * **Example** (A self-signed server)
+ *
+ * ```ts
+ * const error = Object.assign(new Error("self-signed certificate"), { code: "DEPTH_ZERO_SELF_SIGNED_CERT" })
+ * const e = Errors.fromNodeTlsError(error)
+ * e.reason // => "CertificateVerify"
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const fromNodeTlsError = (error: unknown, context?: TlsErrorContext | undefined): TlsError =>
+  withoutStack(() => {
+    const e = (typeof error === "object" && error !== null ? error : {}) as {
+      code?: string
+      errno?: number
+      syscall?: string
+      reason?: string
+      message?: string
+    }
+    const code = e.code ?? ""
+    const reason = code === "ERR_TLS_HANDSHAKE_TIMEOUT"
+      ? "Timeout"
+      : verifyCodes.has(code) || peerVerify.test(code)
+      ? "CertificateVerify"
+      : protocolErrors.test(code)
+      ? "Protocol"
+      : "Handshake"
+    return new TlsError({
+      reason,
+      code: e.code,
+      errno: typeof e.errno === "number" ? e.errno : undefined,
+      syscall: e.syscall,
+      detail: typeof e.reason === "string" ? e.reason : e.message,
+      host: context?.host,
+      port: context?.port,
+      servername: context?.servername,
+      cause: error
+    })
+  })

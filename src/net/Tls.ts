@@ -1,19 +1,22 @@
 /**
- * TLS for fiberloop connections: credentials, server and client handshakes,
- * STARTTLS, and the classifier from Node's TLS errors to `TlsError`.
+ * TLS for fiberloop connections: credentials and contexts (SNI, ALPN,
+ * reload), the `handshake` entry point that `Tcp` and STARTTLS use, and
+ * what a handshake negotiated.
  *
  * Keys, certificates and CAs are `Redacted` PEM strings or `{ file }` paths,
  * loaded once into a Node `SecureContext`. A server context is reloadable:
  * every handshake reads the current credentials when it starts, so
  * `context.reload(options)` takes effect for new connections without a
- * restart, and connections already established keep theirs. Handshakes run
- * over an already connected plain socket (`tls.TLSSocket` on the server side,
- * `tls.connect({ socket })` on the client side) inside the calling fiber: they
- * are bounded by a handshake timeout, interruptible (the socket is destroyed),
- * and fail with a typed `TlsError` whose `reason` is `CertificateVerify`,
- * `Handshake`, `Protocol` or `Timeout` (`Configuration` when credentials
- * cannot be loaded). Clients verify the server by default; switching that off
- * takes an explicit `rejectUnauthorized: false` and is logged once per process.
+ * restart, and connections already established keep theirs.
+ *
+ * Handshakes (in `internal/tlsHandshake.ts`, with all of Node's private TLS
+ * API) run over an already connected plain socket inside the calling fiber:
+ * they are bounded by `handshakeTimeout` (default 10 seconds), interruptible
+ * (the socket is destroyed), and fail with a typed `TlsError` (in `Errors`)
+ * whose `reason` is `CertificateVerify`, `Handshake`, `Protocol` or `Timeout`
+ * (`Configuration` when credentials cannot be loaded). Clients verify the
+ * server by default; switching that off takes an explicit
+ * `rejectUnauthorized: false` and is logged once per process.
  *
  * @since 0.1.0
  */
@@ -22,9 +25,10 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { readFile } from "node:fs/promises"
 import type * as Net from "node:net"
-import { isIP } from "node:net"
 import * as NodeTls from "node:tls"
-import { ConnectionClosed, TlsError, withoutStack } from "./Errors.ts"
+import { getSystemErrorMessage } from "node:util"
+import { type ConnectionClosed, fromNodeTlsError, TlsError, type TlsErrorContext } from "./Errors.ts"
+import * as TlsHandshake from "./internal/tlsHandshake.ts"
 
 // =============================================================================
 // Models
@@ -155,18 +159,19 @@ export interface ClientOptions extends CommonOptions {
    * any certificate (and is logged once per process as a warning).
    */
   readonly rejectUnauthorized?: boolean | undefined
-  /** Bounds the handshake. Default 10 seconds. */
-  readonly handshakeTimeout?: Duration.Input | undefined
 }
 
 /**
- * What `Connection.upgradeTls` (STARTTLS) does: take the server or the client
- * side of a handshake over the connection's socket.
+ * What `Connection.upgradeTls` (STARTTLS) and `handshake` do: take the server
+ * or the client side of a handshake over the connection's socket, bounded by
+ * `handshakeTimeout`. This is the one place a handshake reads its timeout:
+ * `Tcp.serve({ handshakeTimeout })` and `Tcp.connect({ handshakeTimeout })`
+ * pass theirs here.
  *
  * **Example** (Both sides of STARTTLS)
  *
  * ```ts
- * server.upgradeTls({ server: serverContext })
+ * server.upgradeTls({ server: serverContext, handshakeTimeout: "5 seconds" })
  * client.upgradeTls({ client: { servername: "mail.example.com" } })
  * ```
  *
@@ -177,7 +182,7 @@ export type UpgradeOptions =
   | {
     /** Credentials, or a (reloadable) context made by `makeServerContext`. */
     readonly server: ServerOptions | ServerContext
-    /** Bounds the handshake. Default 10 seconds. */
+    /** Bounds the handshake; it then fails with `TlsError { reason: "Timeout" }`. Default 10 seconds. */
     readonly handshakeTimeout?: Duration.Input | undefined
   }
   | {
@@ -185,7 +190,7 @@ export type UpgradeOptions =
     readonly client: ClientOptions | ClientContext
     /** The name or address the certificate must match when `servername` is absent. Default: the peer's address. */
     readonly host?: string | undefined
-    /** Bounds the handshake. Default: the client's `handshakeTimeout`, else 10 seconds. */
+    /** Bounds the handshake; it then fails with `TlsError { reason: "Timeout" }`. Default 10 seconds. */
     readonly handshakeTimeout?: Duration.Input | undefined
   }
 
@@ -250,137 +255,58 @@ export interface Info {
 // Errors
 // =============================================================================
 
-const verifyCodes = new Set([
-  "UNABLE_TO_GET_ISSUER_CERT",
-  "UNABLE_TO_GET_CRL",
-  "UNABLE_TO_DECRYPT_CERT_SIGNATURE",
-  "UNABLE_TO_DECRYPT_CRL_SIGNATURE",
-  "UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY",
-  "CERT_SIGNATURE_FAILURE",
-  "CRL_SIGNATURE_FAILURE",
-  "CERT_NOT_YET_VALID",
-  "CERT_HAS_EXPIRED",
-  "CRL_NOT_YET_VALID",
-  "CRL_HAS_EXPIRED",
-  "ERROR_IN_CERT_NOT_BEFORE_FIELD",
-  "ERROR_IN_CERT_NOT_AFTER_FIELD",
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "CERT_CHAIN_TOO_LONG",
-  "CERT_REVOKED",
-  "INVALID_CA",
-  "PATH_LENGTH_EXCEEDED",
-  "INVALID_PURPOSE",
-  "CERT_UNTRUSTED",
-  "CERT_REJECTED",
-  "HOSTNAME_MISMATCH",
-  "ERR_TLS_CERT_ALTNAME_INVALID",
-  "ERR_TLS_CERT_ALTNAME_FORMAT"
-])
-/** The peer refused our certificate (an alert), or sent none when one was required. */
-const peerVerify = /^ERR_SSL_.*(CERTIFICATE|UNKNOWN_CA|ALERT_ACCESS_DENIED)/
-/** Not TLS, or not a TLS we can agree on: version, record framing, ALPN. */
-const protocolErrors = new RegExp(`^ERR_SSL_.*(${
-  [
-    "WRONG_VERSION_NUMBER",
-    "HTTPS?_(PROXY_)?REQUEST",
-    "UNKNOWN_PROTOCOL",
-    "UNSUPPORTED_PROTOCOL",
-    "PROTOCOL_VERSION",
-    "VERSION_TOO_(LOW|HIGH)",
-    "NO_PROTOCOLS_AVAILABLE",
-    "WRONG_SSL_VERSION",
-    "PACKET_LENGTH_TOO_LONG",
-    "BAD_PACKET_LENGTH",
-    "LENGTH_MISMATCH",
-    "RECORD_LAYER_FAILURE",
-    "UNEXPECTED_RECORD",
-    "UNEXPECTED_MESSAGE",
-    "UNEXPECTED_EOF",
-    "DECODE_ERROR",
-    "BAD_RECORD_MAC",
-    "DECRYPTION_FAILED",
-    "NO_APPLICATION_PROTOCOL"
-  ].join("|")
-})`)
-
 /**
- * Where a TLS condition happened: the peer and the server name involved.
+ * Where a TLS condition happened (`Errors.TlsErrorContext`).
  *
  * **Example** (Classifying with context)
  *
  * ```ts
- * Tls.fromNodeError(error, { host: "127.0.0.1", port: 443, servername: "example.com" }).servername // => "example.com"
+ * const where: Tls.ErrorContext = { host: "127.0.0.1", port: 443, servername: "example.com" }
  * ```
  *
  * @category models
  * @since 0.1.0
  */
-export interface ErrorContext {
-  readonly host?: string | undefined
-  readonly port?: number | undefined
-  readonly servername?: string | undefined
-}
+export type ErrorContext = TlsErrorContext
 
 /**
- * Classifies an error Node raised during a TLS handshake.
- *
- * | Node code | reason |
- * | --- | --- |
- * | `DEPTH_ZERO_SELF_SIGNED_CERT`, `CERT_HAS_EXPIRED`, `ERR_TLS_CERT_ALTNAME_INVALID`, … | `CertificateVerify` |
- * | other X.509 verify codes, `ERR_SSL_*` certificate alerts | `CertificateVerify` |
- * | `ERR_SSL_WRONG_VERSION_NUMBER`, `ERR_SSL_HTTP_REQUEST`, version, record and ALPN errors | `Protocol` |
- * | `ERR_TLS_HANDSHAKE_TIMEOUT` | `Timeout` |
- * | anything else (`ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE`, `ECONNRESET`, …) | `Handshake` |
+ * Classifies an error Node raised during a TLS handshake into a `TlsError`;
+ * the same function as `Errors.fromNodeTlsError`, where the table of codes is.
  *
  * **Example** (A self-signed server)
  *
  * ```ts
  * const error = Object.assign(new Error("self-signed certificate"), { code: "DEPTH_ZERO_SELF_SIGNED_CERT" })
- * const e = Tls.fromNodeError(error)
- * e.reason // => "CertificateVerify"
+ * Tls.fromNodeError(error).reason // => "CertificateVerify"
  * ```
  *
  * @category constructors
  * @since 0.1.0
  */
-export const fromNodeError = (error: unknown, context?: ErrorContext | undefined): TlsError =>
-  withoutStack(() => {
-    const e = (typeof error === "object" && error !== null ? error : {}) as {
-      code?: string
-      errno?: number
-      syscall?: string
-      reason?: string
-      message?: string
-    }
-    const code = e.code ?? ""
-    const reason = code === "ERR_TLS_HANDSHAKE_TIMEOUT"
-      ? "Timeout"
-      : verifyCodes.has(code) || peerVerify.test(code)
-      ? "CertificateVerify"
-      : protocolErrors.test(code)
-      ? "Protocol"
-      : "Handshake"
-    return new TlsError({
-      reason,
-      code: e.code,
-      errno: typeof e.errno === "number" ? e.errno : undefined,
-      syscall: e.syscall,
-      detail: typeof e.reason === "string" ? e.reason : e.message,
-      host: context?.host,
-      port: context?.port,
-      servername: context?.servername,
-      cause: error
-    })
-  })
+export const fromNodeError: (error: unknown, context?: ErrorContext | undefined) => TlsError = fromNodeTlsError
 
+/** What a PEM is, for messages: "cannot read TLS CA file /x". */
+type PemRole = "key" | "certificate" | "CA"
+
+/** A PEM file that could not be read, named with its role and the system's reason once. */
+const fileError = (role: PemRole, file: string, error: unknown): TlsError => {
+  const e = (typeof error === "object" && error !== null ? error : {}) as { code?: string; errno?: number }
+  const why = typeof e.errno === "number" ? getSystemErrorMessage(e.errno) : String(error)
+  return new TlsError({
+    reason: "Configuration",
+    code: e.code,
+    errno: e.errno,
+    detail: `cannot read TLS ${role} file ${file}: ${why}`,
+    cause: error
+  })
+}
+
+/** Credentials that were read but do not load (bad PEM, key not matching the certificate, a wrong passphrase). */
 const configurationError = (error: unknown): TlsError =>
-  new TlsError({
+  error instanceof TlsError ? error : new TlsError({
     reason: "Configuration",
     code: (error as { code?: string } | undefined)?.code,
-    detail: error instanceof Error ? error.message : String(error),
+    detail: `cannot load TLS credentials: ${error instanceof Error ? error.message : String(error)}`,
     cause: error
   })
 
@@ -402,13 +328,15 @@ const configurationError = (error: unknown): TlsError =>
  */
 export const pem = (text: string): Pem => Redacted.make(text, { label: "pem" })
 
-const readPem = (source: Pem): Promise<string> =>
-  Redacted.isRedacted(source) ? Promise.resolve(Redacted.value(source)) : readFile(source.file, "utf8")
+const readPem = (source: Pem, role: PemRole): Promise<string> =>
+  Redacted.isRedacted(source)
+    ? Promise.resolve(Redacted.value(source))
+    : readFile(source.file, "utf8").catch((error: unknown) => Promise.reject(fileError(role, source.file, error)))
 
 const readPems = (source: Pem | ReadonlyArray<Pem> | undefined): Promise<Array<string> | undefined> =>
   source === undefined
     ? Promise.resolve(undefined)
-    : Promise.all((Array.isArray(source) ? source : [source as Pem]).map(readPem))
+    : Promise.all((Array.isArray(source) ? source : [source as Pem]).map((pem) => readPem(pem, "CA")))
 
 const secureContextOf = async (
   options: CommonOptions & {
@@ -418,8 +346,8 @@ const secureContextOf = async (
   }
 ): Promise<NodeTls.SecureContext> => {
   const [key, cert, ca] = await Promise.all([
-    options.key === undefined ? undefined : readPem(options.key),
-    options.cert === undefined ? undefined : readPem(options.cert),
+    options.key === undefined ? undefined : readPem(options.key, "key"),
+    options.cert === undefined ? undefined : readPem(options.cert, "certificate"),
     readPems(options.ca)
   ])
   return NodeTls.createSecureContext({
@@ -480,15 +408,11 @@ export interface ServerContext {
   reload(options: ServerOptions): Effect.Effect<void, TlsError>
 }
 
-/** One generation of a server's credentials. */
-interface ServerState {
+/** One generation of a server's credentials: what a handshake needs, and the SNI contexts. */
+interface ServerState extends TlsHandshake.ServerParameters {
   readonly options: ServerOptions
-  /** Options for `new TLSSocket`, shared by every handshake of this generation (Node copies them). */
-  readonly socketOptions: NodeTls.TLSSocketOptions
   readonly names: Map<string, NodeTls.SecureContext>
   readonly wildcards: Map<string, NodeTls.SecureContext>
-  /** Whether client certificates are ignored, asked for, or required. */
-  readonly clients: "ignore" | "request" | "require"
 }
 
 const loadServerState = async (options: ServerOptions, sniCallback: NodeTls.TLSSocketOptions["SNICallback"]) => {
@@ -621,18 +545,16 @@ export interface ClientContext {
   readonly options: ClientOptions
 }
 
-class ClientContextImpl implements ClientContext {
+class ClientContextImpl implements ClientContext, TlsHandshake.ClientParameters {
   readonly [ClientContextTypeId] = ClientContextTypeId
   readonly options: ClientOptions
   readonly secureContext: NodeTls.SecureContext
   readonly alpn: Buffer | undefined
-  readonly handshakeMillis: number
 
   constructor(options: ClientOptions, secureContext: NodeTls.SecureContext) {
     this.options = options
     this.secureContext = secureContext
     this.alpn = alpnOf(options.alpn)
-    this.handshakeMillis = toMillis(options.handshakeTimeout, defaultHandshakeMillis)
   }
 }
 
@@ -708,164 +630,6 @@ const warnUnverified = Effect.suspend(() => {
 // Handshakes
 // =============================================================================
 
-type Secure = NodeTls.TLSSocket & {
-  _releaseControl?: () => boolean
-  _handle?: { verifyError?: () => (Error & { code?: string }) | null } | null
-}
-
-const ignore = (): void => {}
-
-/**
- * Runs one handshake: `start` wraps the plain socket, then the first of
- * success, failure, end of stream or the timeout settles it. Everything is
- * destroyed on failure or interruption.
- */
-const run = (
-  socket: Net.Socket,
-  isServer: boolean,
-  clients: "ignore" | "request" | "require",
-  millis: number,
-  where: ErrorContext,
-  start: () => NodeTls.TLSSocket,
-  onSecure: ((secure: NodeTls.TLSSocket) => void) | undefined
-) =>
-  Effect.callback<NodeTls.TLSSocket, TlsError | ConnectionClosed>((resume) => {
-    let secure: Secure
-    try {
-      secure = start()
-    } catch (error) {
-      socket.destroy()
-      return resume(Effect.fail(fromNodeError(error, where)))
-    }
-    let tlsError: Error | undefined
-    let settled = false
-    const timer = setTimeout(() =>
-      fail(withoutStack(() =>
-        new TlsError({ ...where, reason: "Timeout", code: "ERR_TLS_HANDSHAKE_TIMEOUT", timeoutMillis: millis })
-      )), millis)
-    const stop = (): void => {
-      settled = true
-      clearTimeout(timer)
-      secure.off(isServer ? "secure" : "secureConnect", onDone)
-      secure.off("error", onError)
-      secure.off("_tlsError", onTlsError)
-      secure.off("end", onEnd)
-      secure.off("close", onEnd)
-    }
-    const fail = (error: TlsError | ConnectionClosed): void => {
-      if (settled) return
-      stop()
-      secure.on("error", ignore)
-      secure.destroy()
-      socket.destroy()
-      resume(Effect.fail(error))
-    }
-    const onError = (error: Error): void => fail(fromNodeError(error, where))
-    const onTlsError = (error: Error): void => void (tlsError ??= error)
-    const onEnd = (): void => {
-      if (tlsError !== undefined) return fail(fromNodeError(tlsError, where))
-      // a peer that hangs up before saying anything is end of stream, not a failed handshake
-      if (socket.bytesRead === 0) {
-        return fail(withoutStack(() => new ConnectionClosed({ partial: new Uint8Array(0), ...where })))
-      }
-      fail(withoutStack(() =>
-        new TlsError({
-          ...where,
-          reason: "Handshake",
-          code: "ECONNRESET",
-          detail: "the peer closed the connection during the handshake"
-        })
-      ))
-    }
-    const onDone = (): void => {
-      if (settled) return
-      if (isServer) {
-        // what `tls.Server` does on `secure`: judge the client's certificate, then take errors as `error` events
-        if (clients !== "ignore") {
-          const verifyError = secure._handle?.verifyError?.() ?? null
-          const judged = secure as unknown as { authorized: boolean; authorizationError: string | undefined }
-          if (verifyError !== null) judged.authorizationError = verifyError.code ?? verifyError.message
-          else if (summarize(secure.getPeerCertificate()) === undefined) {
-            judged.authorizationError = "UNABLE_TO_GET_ISSUER_CERT"
-          } else judged.authorized = true
-          if (clients === "require" && !secure.authorized) {
-            return fail(fromNodeError(
-              verifyError ??
-                Object.assign(new Error("the client sent no certificate"), {
-                  code: "ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE"
-                }),
-              where
-            ))
-          }
-        }
-        secure._releaseControl?.()
-      }
-      stop()
-      if (onSecure === undefined) secure.on("error", ignore)
-      else onSecure(secure)
-      resume(Effect.succeed(secure))
-    }
-    secure.once(isServer ? "secure" : "secureConnect", onDone)
-    secure.on("error", onError)
-    secure.on("_tlsError", onTlsError)
-    secure.on("end", onEnd)
-    secure.on("close", onEnd)
-    return Effect.sync(() => {
-      if (settled) return
-      stop()
-      secure.on("error", ignore)
-      secure.destroy()
-      socket.destroy()
-    })
-  })
-
-const serverHandshake = (
-  socket: Net.Socket,
-  context: ServerContextImpl,
-  millis: number,
-  onSecure: ((secure: NodeTls.TLSSocket) => void) | undefined
-) => {
-  const state = context.state
-  return run(
-    socket,
-    true,
-    state.clients,
-    millis,
-    { host: socket.remoteAddress, port: socket.remotePort },
-    () => new NodeTls.TLSSocket(socket, state.socketOptions),
-    onSecure
-  )
-}
-
-const clientHandshake = (
-  socket: Net.Socket,
-  context: ClientContextImpl,
-  host: string | undefined,
-  millis: number,
-  onSecure: ((secure: NodeTls.TLSSocket) => void) | undefined
-) => {
-  const options = context.options
-  const identity = options.servername ?? host ?? socket.remoteAddress ?? "localhost"
-  const servername = options.servername ?? (isIP(identity) === 0 ? identity : undefined)
-  return run(
-    socket,
-    false,
-    "ignore",
-    millis,
-    { host: host ?? socket.remoteAddress, port: socket.remotePort, servername: servername ?? identity },
-    () =>
-      NodeTls.connect({
-        socket,
-        host: identity,
-        secureContext: context.secureContext,
-        rejectUnauthorized: options.rejectUnauthorized !== false,
-        ...(servername !== undefined && { servername }),
-        ...(context.alpn !== undefined && { ALPNProtocols: context.alpn })
-      }),
-    onSecure
-  )
-}
-
 /**
  * Runs a TLS handshake over a connected plain socket and returns the secure
  * socket. `Connection.upgradeTls` and `Tcp.serve`/`Tcp.connect` with `tls` use
@@ -897,24 +661,14 @@ export const handshake: (
   onSecure?: ((secure: NodeTls.TLSSocket) => void) | undefined
 ) => Effect.Effect<NodeTls.TLSSocket, TlsError | ConnectionClosed> = Effect.fn("Tls.handshake")(
   function*(socket: Net.Socket, options: UpgradeOptions, onSecure?: ((secure: NodeTls.TLSSocket) => void) | undefined) {
+    const millis = toMillis(options.handshakeTimeout, defaultHandshakeMillis)
     if ("server" in options) {
       const context = yield* serverContextOf(options.server)
-      return yield* serverHandshake(
-        socket,
-        context,
-        toMillis(options.handshakeTimeout, defaultHandshakeMillis),
-        onSecure
-      )
+      return yield* TlsHandshake.server(socket, context.state, millis, onSecure)
     }
     const context = yield* clientContextOf(options.client)
     if (context.options.rejectUnauthorized === false) yield* warnUnverified
-    return yield* clientHandshake(
-      socket,
-      context,
-      options.host,
-      options.handshakeTimeout === undefined ? context.handshakeMillis : toMillis(options.handshakeTimeout, 0),
-      onSecure
-    )
+    return yield* TlsHandshake.client(socket, context, options.host, millis, onSecure)
   }
 )
 

@@ -71,6 +71,17 @@ describe("Errors", () => {
     assert.strictEqual(bind("EACCES", "0.0.0.0", 80), "no permission to bind 0.0.0.0:80 (EACCES)")
   })
 
+  it("does not repeat a code the detail already starts with", () => {
+    const error = new Errors.TlsError({
+      reason: "Handshake",
+      code: "ECONNRESET",
+      detail: "ECONNRESET: socket hang up",
+      host: "127.0.0.1",
+      port: 443
+    })
+    assert.strictEqual(error.message, "TLS handshake failed (ECONNRESET: socket hang up) (127.0.0.1:443)")
+  })
+
   it("builds end of stream without a stack trace, with its partial data", () => {
     const closed = Errors.withoutStack(() => new Errors.ConnectionClosed({ partial: Buffer.from("half a li") }))
     assert.strictEqual(closed.partialText, "half a li")

@@ -227,9 +227,14 @@ describe("Tls", () => {
           (server) => Effect.sync(() => server.close())
         )
         const port = (silent.address() as Net.AddressInfo).port
-        const error = yield* flipTls(connectTls(port, { ca: certs.ca, handshakeTimeout: "200 millis" }))
+        // the handshake reads its timeout from the upgrade options, next to `client` (not inside it)
+        const socket = yield* rawClient(port)
+        const error = yield* flipTls(
+          Tls.handshake(socket, { client: { ca: certs.ca, servername: "localhost" }, handshakeTimeout: "200 millis" })
+        )
         assert.strictEqual(error.reason, "Timeout")
         assert.strictEqual(error.timeoutMillis, 200)
+        assert.isTrue(socket.destroyed)
       })))
   })
 
@@ -587,6 +592,26 @@ describe("Tls", () => {
         assert.strictEqual(mismatched.reason, "Configuration")
         const last = yield* connectTls(port, { ca: certs.ca })
         assert.strictEqual(last.tls!.peerCertificate?.fingerprint256, fingerprint(certs.second.cert))
+      })))
+
+    it.live("a missing file is named in the message, with its role and the errno once", () =>
+      live(Effect.gen(function*() {
+        const certs = yield* Certs
+        const ca = yield* Effect.flip(Tls.makeClientContext({ ca: [certs.ca, { file: "/nonexistent/ca.pem" }] }))
+        assert.strictEqual(ca.reason, "Configuration")
+        assert.strictEqual(ca.code, "ENOENT")
+        assert.strictEqual(ca.message, "cannot read TLS CA file /nonexistent/ca.pem: no such file or directory (ENOENT)")
+        const key = yield* Effect.flip(Tls.makeServerContext({ key: { file: "/nonexistent/k.pem" }, cert: certs.server.cert }))
+        assert.strictEqual(key.message, "cannot read TLS key file /nonexistent/k.pem: no such file or directory (ENOENT)")
+        const cert = yield* Effect.flip(Tls.makeServerContext({
+          key: certs.server.key,
+          cert: certs.server.cert,
+          sni: { "other.test": { key: certs.other.key, cert: { file: certs.dir } } }
+        }))
+        assert.strictEqual(
+          cert.message,
+          `cannot read TLS certificate file ${certs.dir}: illegal operation on a directory (EISDIR)`
+        )
       })))
 
     it.live("serve fails with a typed error on credentials that do not load", () =>
