@@ -14,7 +14,7 @@ const run = (chunks: ReadonlyArray<Buffer>, steps: ReadonlyArray<Step>, maxLengt
       const unit = step === "*l"
         ? buffer.takeLine(maxLength)
         : step === "partial"
-        ? (buffer.length > 0 ? buffer.takeUpTo(3) : undefined)
+        ? buffer.takeUpTo(3)
         : typeof step === "number"
         ? buffer.takeExactly(step)
         : buffer.takeUntil(Buffer.from(step.until), maxLength)
@@ -125,6 +125,7 @@ describe("ReadBuffer", () => {
         const got: Array<number> = []
         while (buffer.length > 0) {
           const part = buffer.takeUpTo(3)
+          assert.isDefined(part)
           assert.isAtMost(part.length, 3)
           assert.isAbove(part.length, 0)
           got.push(...part)
