@@ -1,13 +1,15 @@
 /**
- * TLS for fiberloop connections: credentials and contexts (SNI, ALPN,
- * reload), the `handshake` entry point that `Tcp` and STARTTLS use, and
+ * TLS for fiberloop connections: credentials and contexts (SNI, ALPN, cipher
+ * order, reload), the `handshake` entry point that `Tcp` and STARTTLS use, and
  * what a handshake negotiated.
  *
  * Keys, certificates and CAs are `Redacted` PEM strings or `{ file }` paths,
  * loaded once into a Node `SecureContext`. A server context is reloadable:
  * every handshake reads the current credentials when it starts, so
  * `context.reload(options)` takes effect for new connections without a
- * restart, and connections already established keep theirs.
+ * restart, and connections already established keep theirs. Servers choose
+ * the cipher suite by their own order (`honorCipherOrder`, default true), as
+ * `tls.createServer` does.
  *
  * Handshakes (in `internal/tlsHandshake.ts`, with all of Node's private TLS
  * API) run over an already connected plain socket inside the calling fiber:
@@ -94,7 +96,11 @@ export interface CommonOptions {
   readonly minVersion?: NodeTls.SecureVersion | undefined
   /** Highest protocol version accepted. Default: the newest Node supports. */
   readonly maxVersion?: NodeTls.SecureVersion | undefined
-  /** OpenSSL cipher list (TLS 1.2 and below). Default: Node's. */
+  /**
+   * OpenSSL cipher list, e.g. `"ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES128-GCM-SHA256"`; TLS 1.3
+   * suite names (`TLS_AES_128_GCM_SHA256`) may be listed too. On a server its order is the preference
+   * order (see `honorCipherOrder`). Default: Node's (`tls.DEFAULT_CIPHERS`), forward-secret suites first.
+   */
   readonly ciphers?: string | undefined
 }
 
@@ -127,6 +133,12 @@ export interface ServerOptions extends CommonOptions, Credentials {
   readonly requestCert?: boolean | undefined
   /** With `requestCert`, refuse clients without a valid certificate. Default true. */
   readonly rejectUnauthorized?: boolean | undefined
+  /**
+   * Pick the cipher suite by the server's order (`ciphers`) rather than the
+   * client's. Default true, as `tls.createServer`: a client that lists a suite
+   * without forward secrecy first still gets an ECDHE one.
+   */
+  readonly honorCipherOrder?: boolean | undefined
 }
 
 /**
@@ -343,6 +355,7 @@ const secureContextOf = async (
     readonly key?: Pem | undefined
     readonly cert?: Pem | undefined
     readonly passphrase?: Redacted.Redacted<string> | undefined
+    readonly honorCipherOrder?: boolean | undefined
   }
 ): Promise<NodeTls.SecureContext> => {
   const [key, cert, ca] = await Promise.all([
@@ -357,7 +370,8 @@ const secureContextOf = async (
     ...(ca !== undefined && { ca }),
     ...(options.passphrase !== undefined && { passphrase: Redacted.value(options.passphrase) }),
     ...(options.maxVersion !== undefined && { maxVersion: options.maxVersion }),
-    ...(options.ciphers !== undefined && { ciphers: options.ciphers })
+    ...(options.ciphers !== undefined && { ciphers: options.ciphers }),
+    ...(options.honorCipherOrder !== undefined && { honorCipherOrder: options.honorCipherOrder })
   })
 }
 
@@ -417,15 +431,17 @@ interface ServerState extends TlsHandshake.ServerParameters {
 
 const loadServerState = async (options: ServerOptions, sniCallback: NodeTls.TLSSocketOptions["SNICallback"]) => {
   const sni = Object.entries(options.sni ?? {})
+  const honorCipherOrder = options.honorCipherOrder ?? true
   const [secureContext, ...sniContexts] = await Promise.all([
-    secureContextOf(options),
+    secureContextOf({ ...options, honorCipherOrder }),
     ...sni.map(([, credentials]) =>
       secureContextOf({
         ...credentials,
         ca: options.ca,
         minVersion: options.minVersion,
         maxVersion: options.maxVersion,
-        ciphers: options.ciphers
+        ciphers: options.ciphers,
+        honorCipherOrder
       })
     )
   ])

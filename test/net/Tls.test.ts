@@ -255,6 +255,46 @@ describe("Tls", () => {
         assert.isUndefined(info.peerCertificate)
       })))
 
+    it.live("prefers its own cipher order: a client listing a suite without forward secrecy first gets ECDHE", () =>
+      live(Effect.gen(function*() {
+        const certs = yield* Certs
+        const { infos, port } = yield* tlsServer({ key: certs.rsa.key, cert: certs.rsa.cert })
+        const client = yield* sClient(port, [
+          "-CAfile", certs.caFile, "-verify_return_error", "-servername", "localhost",
+          "-tls1_2", "-cipher", "AES128-SHA256:ECDHE-RSA-AES128-SHA256"
+        ])
+        client.stdin.write("ping\n")
+        assert.strictEqual(yield* client.line, "ping")
+        const info = yield* Queue.take(infos)
+        assert.strictEqual(info.protocol, "TLSv1.2")
+        assert.strictEqual(info.cipher, "ECDHE-RSA-AES128-SHA256")
+      })))
+
+    it.live("follows the client's cipher order with honorCipherOrder: false, and takes a cipher list", () =>
+      live(Effect.gen(function*() {
+        const certs = yield* Certs
+        const clientOrder = yield* tlsServer({ key: certs.rsa.key, cert: certs.rsa.cert, honorCipherOrder: false })
+        const first = yield* sClient(clientOrder.port, [
+          "-CAfile", certs.caFile, "-servername", "localhost", "-tls1_2", "-cipher",
+          "AES128-SHA256:ECDHE-RSA-AES128-SHA256"
+        ])
+        first.stdin.write("ping\n")
+        assert.strictEqual(yield* first.line, "ping")
+        assert.strictEqual((yield* Queue.take(clientOrder.infos)).cipher, "AES128-SHA256")
+        // the server's list decides which suites exist at all
+        const restricted = yield* tlsServer({
+          key: certs.rsa.key,
+          cert: certs.rsa.cert,
+          ciphers: "ECDHE-RSA-AES256-GCM-SHA384"
+        })
+        const second = yield* sClient(restricted.port, [
+          "-CAfile", certs.caFile, "-servername", "localhost", "-tls1_2"
+        ])
+        second.stdin.write("ping\n")
+        assert.strictEqual(yield* second.line, "ping")
+        assert.strictEqual((yield* Queue.take(restricted.infos)).cipher, "ECDHE-RSA-AES256-GCM-SHA384")
+      })))
+
     it.live("picks the certificate by SNI", () =>
       live(Effect.gen(function*() {
         const certs = yield* Certs

@@ -3,7 +3,8 @@
  * that is removed when the scope (or layer) closes: a CA, a server
  * certificate for `localhost`/127.0.0.1 signed by it, a second one (for
  * reloads), one for `other.test` (SNI), an expired one, a self-signed one and
- * a client certificate. EC P-256 keys, so generating them takes milliseconds.
+ * a client certificate. EC P-256 keys, so generating them takes milliseconds;
+ * one more server certificate has an RSA key (for RSA cipher suites).
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -41,6 +42,8 @@ export class Certs extends Context.Service<Certs, {
   readonly selfSigned: KeyPair
   /** A client certificate (`CN=client`), signed by the CA. */
   readonly client: KeyPair
+  /** `localhost` and `127.0.0.1` with an RSA 2048 key, signed by the CA (for `ECDHE-RSA-*` and `AES128-SHA256`). */
+  readonly rsa: KeyPair
 }>()("fiberloop/test/Certs") {}
 
 const openssl = (cwd: string, args: ReadonlyArray<string>) =>
@@ -50,6 +53,7 @@ const openssl = (cwd: string, args: ReadonlyArray<string>) =>
   })
 
 const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+const rsa = ["-newkey", "rsa:2048", "-nodes"]
 
 const caConfig = `[ca]
 default_ca = test
@@ -87,9 +91,9 @@ const make = Effect.gen(function*() {
     "req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=fiberloop test CA",
     "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"
   ])
-  const signed = (name: string, cn: string, ext: string, serial: number) =>
+  const signed = (name: string, cn: string, ext: string, serial: number, key = ec) =>
     Effect.andThen(
-      openssl(dir, ["req", ...ec, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${cn}`]),
+      openssl(dir, ["req", ...key, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${cn}`]),
       openssl(dir, [
         "x509", "-req", "-in", `${name}.csr`, "-CA", "ca.crt", "-CAkey", "ca.key", "-set_serial", String(serial),
         "-days", "2", "-extfile", ext, "-out", `${name}.crt`
@@ -100,6 +104,7 @@ const make = Effect.gen(function*() {
     signed("second", "localhost", "localhost.ext", 2),
     signed("other", "other.test", "other.ext", 3),
     signed("client", "client", "client.ext", 4),
+    signed("rsa", "localhost", "localhost.ext", 5, rsa),
     openssl(dir, [
       "req", "-x509", ...ec, "-keyout", "selfsigned.key", "-out", "selfsigned.crt", "-days", "2", "-subj",
       "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"
@@ -124,7 +129,8 @@ const make = Effect.gen(function*() {
     other: pair("other"),
     expired: pair("expired"),
     selfSigned: pair("selfsigned"),
-    client: pair("client")
+    client: pair("client"),
+    rsa: pair("rsa")
   })
 })
 
