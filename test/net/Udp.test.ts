@@ -657,6 +657,32 @@ describe("Udp", () => {
         assert.strictEqual(server.received, 5)
       })))
 
+    it.live("at the concurrency limit, waiting datagrams are bounded in bytes too", () =>
+      live(Effect.gen(function*() {
+        const started = yield* Queue.unbounded<string>()
+        const gate = yield* Deferred.make<void>()
+        const server = yield* Udp.serve({
+          host: "127.0.0.1",
+          port: 0,
+          concurrency: 1,
+          receiveQueueBytes: 2500,
+          handler: ({ data }) =>
+            Queue.offer(started, `${text(data)[0]}:${data.byteLength}`).pipe(Effect.andThen(Deferred.await(gate)))
+        })
+        const client = yield* Udp.bind({ host: "127.0.0.1" })
+        yield* client.sendTo("0", "127.0.0.1", server.address.port)
+        assert.strictEqual(yield* Queue.take(started), "0:1")
+        // the handler holds the only slot: 2 x 1000 bytes wait, the third would pass 2500 bytes
+        for (const i of [1, 2, 3]) yield* client.sendTo(String(i).padEnd(1000, "."), "127.0.0.1", server.address.port)
+        yield* Effect.sync(() => server.dropped).pipe(
+          Effect.repeat({ schedule: Schedule.spaced("5 millis"), until: (n) => n >= 1 })
+        )
+        yield* Deferred.succeed(gate, undefined)
+        assert.deepStrictEqual([yield* Queue.take(started), yield* Queue.take(started)], ["1:1000", "2:1000"])
+        assert.strictEqual(server.dropped, 1)
+        assert.strictEqual(server.received, 3)
+      })))
+
     it.live("closing the server scope interrupts running handlers and closes the socket", () =>
       live(Effect.gen(function*() {
         const scope = yield* Scope.make()
