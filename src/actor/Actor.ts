@@ -22,14 +22,20 @@
  *
  * @since 0.1.0
  */
+import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
 import type * as Equal from "effect/Equal"
-import type * as Exit from "effect/Exit"
+import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
 import type * as Rpc from "effect/rpc/Rpc"
 import type * as RpcGroup from "effect/rpc/RpcGroup"
-import type { ActorError } from "./ActorError.ts"
+import * as Scope from "effect/Scope"
+import * as Cell from "./ActorCell.ts"
+import { ActorError } from "./ActorError.ts"
+import { ActorSystem } from "./ActorSystem.ts"
+import * as Supervision from "./Supervision.ts"
 
 const TypeId = "~fiberloop/actor/Actor" as const
 
@@ -46,7 +52,7 @@ const TypeId = "~fiberloop/actor/Actor" as const
  * @category models
  * @since 0.1.0
  */
-export interface Actor<in out Name extends string, in out Rpcs extends Rpc.Any, out E = never, out R = never> {
+export interface Actor<out Name extends string, in out Rpcs extends Rpc.Any, out E = never, out R = never> {
   readonly [TypeId]: typeof TypeId
   readonly name: Name
   readonly protocol: RpcGroup.RpcGroup<Rpcs>
@@ -297,3 +303,196 @@ export interface ActorContext<in out Rpcs extends Rpc.Any> {
   /** Stops this actor normally (after the current handler returns). */
   readonly stop: Effect.Effect<void>
 }
+
+// =============================================================================
+// Spawning
+// =============================================================================
+
+/**
+ * What happens to a message that finds the mailbox full.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Policy = "suspend" | "fail" | "drop"
+
+/**
+ * Options of `Actor.spawn`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface SpawnOptions {
+  /** Register under this name in the system (`NameTaken` if a live actor has it). Default: unregistered. */
+  readonly name?: string | undefined
+  /** Mailbox capacity, or `"unbounded"` (only when asked for). Default: 1024. */
+  readonly capacity?: number | "unbounded" | undefined
+  /** When the mailbox is full: suspend the sender, fail with `MailboxFull`, or drop and count. Default: `"suspend"`. */
+  readonly whenFull?: Policy | undefined
+  /** This actor's strategy for its own failures. Default: `Supervision.restart()`. */
+  readonly supervision?: Supervision.Strategy | undefined
+  /** How a restart of one of this actor's children spreads to the others. Default: `"one-for-one"`. */
+  readonly children?: Supervision.Group | undefined
+}
+
+/**
+ * Starts an actor in the current `Scope` and returns its ref; the actor stops
+ * when the scope closes. Called from inside an actor (its behaviour or a
+ * handler), the new actor is that actor's child: it lives in the parent's
+ * scope and the parent supervises it. The behaviour runs in the actor's own
+ * fiber, after `spawn` returns; a behaviour that fails is an actor failure.
+ *
+ * **Example** (A registered counter with a small, failing mailbox)
+ *
+ * ```ts
+ * const counter = yield* Actor.spawn(Counter, { name: "counter", capacity: 64, whenFull: "fail" })
+ * yield* counter.tell("Increment", { by: 1 })
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const spawn = <Name extends string, Rpcs extends Rpc.Any, E, R>(
+  actor: Actor<Name, Rpcs, E, R>,
+  options?: SpawnOptions | undefined
+): Effect.Effect<ActorRef<Rpcs>, ActorError, Scope.Scope | ActorSystem | Exclude<R, Scope.Scope>> =>
+  Effect.withFiber((fiber) => {
+    const context = fiber.context as Context.Context<ActorSystem | Scope.Scope>
+    return Cell.spawn(
+      Context.get(context, ActorSystem).runtime,
+      actor as unknown as Any,
+      options,
+      options?.supervision ?? Supervision.defaultStrategy,
+      context,
+      Context.get(context, Scope.Scope),
+      fiber.getRef(Cell.Parent)
+    ) as Effect.Effect<any, ActorError>
+  })
+
+const cellOf = (ref: AnyRef): Cell.Cell => {
+  if (Cell.isCell(ref)) return ref
+  throw new TypeError(`not a local actor ref: ${String(ref)}`)
+}
+
+/**
+ * Stops an actor now (its children first, in reverse order of spawn); queued
+ * messages go to the dead letters and their asks fail with `ActorStopped`.
+ * Stopping a stopped actor does nothing.
+ *
+ * ```ts
+ * yield* Actor.stop(counter)
+ * ```
+ *
+ * @category lifecycle
+ * @since 0.1.0
+ */
+export const stop = (ref: AnyRef): Effect.Effect<void> => Cell.stop(cellOf(ref), Exit.void)
+
+/**
+ * Waits until an actor stops and returns how it ended (Akka DeathWatch,
+ * Erlang monitor): success for a normal stop, the failure's cause otherwise.
+ * On a stopped actor it returns at once.
+ *
+ * ```ts
+ * const exit = yield* Actor.watch(counter) // => Exit.void after a normal stop
+ * ```
+ *
+ * @category lifecycle
+ * @since 0.1.0
+ */
+export const watch = (ref: AnyRef): Effect.Effect<ActorExit> => Cell.watch(cellOf(ref))
+
+/**
+ * Links two actors (Erlang link): when either fails (a failure its
+ * supervisor handles, whatever it decides), the other fails too, with an
+ * `ActorError` of reason `Linked` as the defect its own supervisor sees. A
+ * normal stop does not propagate. Fails with `ActorStopped` if either has
+ * stopped.
+ *
+ * ```ts
+ * yield* Actor.link(session, socketWriter)
+ * ```
+ *
+ * @category lifecycle
+ * @since 0.1.0
+ */
+export const link = (a: AnyRef, b: AnyRef): Effect.Effect<void, ActorError> => Cell.link(cellOf(a), cellOf(b))
+
+/**
+ * Removes a link made by `link`.
+ *
+ * ```ts
+ * yield* Actor.unlink(session, socketWriter)
+ * ```
+ *
+ * @category lifecycle
+ * @since 0.1.0
+ */
+export const unlink = (a: AnyRef, b: AnyRef): Effect.Effect<void> => Cell.unlink(cellOf(a), cellOf(b))
+
+/**
+ * The live actor registered under `name` with this definition, typed by it.
+ * `None` when no actor has the name, or when it runs another definition.
+ *
+ * ```ts
+ * const counter = yield* Actor.lookup(Counter, "counter") // => Option.some(ref)
+ * ```
+ *
+ * @category registry
+ * @since 0.1.0
+ */
+export const lookup = <Name extends string, Rpcs extends Rpc.Any, E, R>(
+  actor: Actor<Name, Rpcs, E, R>,
+  name: string
+): Effect.Effect<Option.Option<ActorRef<Rpcs>>, never, ActorSystem> =>
+  Effect.map(ActorSystem, (system) => {
+    const cell = system.runtime.names.get(name)
+    return cell !== undefined && cell.actor === (actor as unknown as Any) ? Option.some(cell as any) : Option.none()
+  })
+
+/**
+ * What one actor has done so far.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Stats {
+  readonly status: "running" | "stopping" | "stopped"
+  /** Messages waiting. */
+  readonly mailboxSize: number
+  /** Messages handled (including failed ones). */
+  readonly processed: number
+  /** Total time in handlers, in milliseconds. */
+  readonly processingMillis: number
+  /** Failures seen by its supervisor (defects, failed behaviours, linked failures). */
+  readonly failures: number
+  /** Restarts by its supervisor. */
+  readonly restarts: number
+  /** Its messages sent to the dead letters (after it stopped, or dropped by its full mailbox). */
+  readonly deadLetters: number
+}
+
+/**
+ * The counters of one actor (the per-actor view; `ActorSystem` aggregates
+ * them into Effect Metrics per definition name).
+ *
+ * ```ts
+ * const { processed, mailboxSize } = yield* Actor.stats(counter)
+ * ```
+ *
+ * @category inspection
+ * @since 0.1.0
+ */
+export const stats = (ref: AnyRef): Effect.Effect<Stats> =>
+  Effect.sync(() => {
+    const cell = cellOf(ref)
+    return {
+      status: Cell.status(cell),
+      mailboxSize: Cell.mailboxSize(cell),
+      processed: cell.processed,
+      processingMillis: cell.processingMillis,
+      failures: cell.failures,
+      restarts: cell.restarts,
+      deadLetters: cell.deadLetters
+    }
+  })

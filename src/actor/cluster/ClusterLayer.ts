@@ -147,6 +147,7 @@ const layerRunnerConfig = (options: RunnerOptions) =>
  * between them, and hold each shard with a lock in PostgreSQL; when a runner dies its locks expire after
  * `sharding.shardLockExpiration` and the survivors take its shards. A runner whose scope closes (SIGTERM
  * under `NodeRuntime.runMain`) stops its entities and releases its locks first, so its shards move at once.
+ * The layer also provides the `ShardingConfig` it runs with: its `runnerAddress` has the bound port.
  *
  * @example
  * const runner = ActorCluster.layer(Counter).pipe(
@@ -159,7 +160,7 @@ const layerRunnerConfig = (options: RunnerOptions) =>
  * @since 0.1.0
  */
 export const layerRunner = (options: RunnerOptions): Layer.Layer<
-  Services,
+  Services | ShardingConfig.ShardingConfig,
   EffectSocketServer.SocketServerError,
   SqlClient.SqlClient
 > => {
@@ -172,7 +173,7 @@ export const layerRunner = (options: RunnerOptions): Layer.Layer<
     Layer.provide([clientProtocol, health, serialization]),
     Layer.provideMerge(SqlMessageStorage.layer.pipe(Layer.provide(NodeCrypto.layerDigest))),
     Layer.provide(Layer.orDie(SqlRunnerStorage.layer)),
-    Layer.provide(config)
+    Layer.provideMerge(config)
   )
 }
 

@@ -1,0 +1,622 @@
+/**
+ * The runtime of one actor (internal: use `Actor` and `ActorSystem`).
+ *
+ * A cell is an actor's ref and its machinery in one object: a mailbox (an
+ * Effect `Queue` of envelopes), one fiber that builds the behaviour in a
+ * fresh incarnation `Scope` and handles the mailbox a batch at a time, and
+ * the bookkeeping supervision needs. A failure ends the incarnation (its
+ * scope closes: timers, resources and children go, in reverse order) and the
+ * same fiber applies the strategy: restart loops back with the same mailbox,
+ * stop and escalate finish the cell. A restart that spreads to siblings, a
+ * linked failure and an escalation interrupt the other cell's fiber and start
+ * a new one for it; a `generation` number makes those races harmless.
+ *
+ * @since 0.1.0
+ */
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Equal from "effect/Equal"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Hash from "effect/Hash"
+import * as PubSub from "effect/PubSub"
+import * as Queue from "effect/Queue"
+import * as Rpc from "effect/rpc/Rpc"
+import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
+import * as Semaphore from "effect/Semaphore"
+import type { ActorContext, ActorExit, Any, AskOptions, Policy, SpawnOptions } from "./Actor.ts"
+import { ActorError, type Reason } from "./ActorError.ts"
+import type { ActorEvent } from "./ActorSystem.ts"
+import type * as Supervision from "./Supervision.ts"
+
+// =============================================================================
+// Shared shapes
+// =============================================================================
+
+const DEFAULT_CAPACITY = 1024
+const RUNNING = 0
+const STOPPING = 1
+const STOPPED = 2
+
+/** The fiber reference naming the actor whose fiber is running (children attach to it). */
+export const Parent = Context.Reference<Cell | undefined>("fiberloop/actor/Parent", { defaultValue: () => undefined })
+
+// =============================================================================
+// The system's state
+// =============================================================================
+
+/** What a system holds: names, top-level actors, counts, the event hub. */
+export class Runtime {
+  nextId = 0
+  live = 0
+  deadLetters = 0
+  readonly names = new Map<string, Cell>()
+  readonly root = new Group(undefined, "one-for-one")
+  readonly all = new Set<Cell>()
+  readonly events: PubSub.PubSub<ActorEvent>
+  readonly hooks: RuntimeHooks
+  constructor(events: PubSub.PubSub<ActorEvent>, hooks: RuntimeHooks) {
+    this.events = events
+    this.hooks = hooks
+  }
+  publish(event: ActorEvent): void {
+    PubSub.publishUnsafe(this.events, event)
+  }
+  deadLetter(cell: Cell, env: Envelope, reason: "stopped" | "dropped"): void {
+    this.deadLetters++
+    cell.deadLetters++
+    this.hooks.deadLetter(cell)
+    this.publish({ _tag: "DeadLetter", actor: cell, message: { tag: env.tag, payload: env.payload }, reason })
+  }
+}
+
+/** What the system does when an actor restarts, stops, or dead-letters a message (metrics). */
+export interface RuntimeHooks {
+  readonly restarted: (cell: Cell) => void
+  readonly stopped: (cell: Cell) => void
+  readonly deadLetter: (cell: Cell) => void
+}
+
+/** A parent's children, in spawn order, and how a restart spreads among them. */
+export class Group {
+  readonly owner: Cell | undefined
+  readonly strategy: Supervision.Group
+  readonly children = new Set<Cell>()
+  lock: Semaphore.Semaphore | undefined
+  constructor(owner: Cell | undefined, strategy: Supervision.Group) {
+    this.owner = owner
+    this.strategy = strategy
+  }
+}
+
+class Envelope {
+  readonly tag: string
+  readonly payload: unknown
+  readonly reply: Deferred.Deferred<any, any> | undefined
+  constructor(tag: string, payload: unknown, reply: Deferred.Deferred<any, any> | undefined) {
+    this.tag = tag
+    this.payload = payload
+    this.reply = reply
+  }
+}
+
+/** Why a new fiber starts for a cell: first start, a failure to supervise, or a restart spread by a sibling. */
+type Start = undefined | "restart" | Failure
+
+interface Failure {
+  readonly cause: Cause.Cause<unknown>
+  /** Identifies one original failure as it travels over links, so a cycle of links stops. */
+  readonly token: object
+}
+
+// =============================================================================
+// The cell
+// =============================================================================
+
+/** One actor: its ref, mailbox, fiber and supervision bookkeeping. */
+export class Cell {
+  readonly id: number
+  readonly name: string
+  readonly path: string
+  readonly actor: Any
+  readonly runtime: Runtime
+  readonly queue: Queue.Queue<Envelope>
+  readonly policy: Policy
+  readonly strategy: Supervision.Strategy
+  readonly group: Group
+  readonly childStrategy: Supervision.Group
+  readonly registered: boolean
+  /** The spawner's services, with this cell as `Parent`. */
+  readonly context: Context.Context<never>
+  /** Forked from the spawn scope; closing it stops the cell and detaches it from that scope. */
+  readonly scope: Scope.Closeable
+  state = RUNNING
+  generation = 0
+  fiber: Fiber.Fiber<void> | undefined = undefined
+  incarnation: Scope.Closeable | undefined = undefined
+  batch: Array<Envelope> | undefined = undefined
+  index = 0
+  current: Envelope | undefined = undefined
+  children: Group | undefined = undefined
+  links: Set<Cell> | undefined = undefined
+  lastToken: object | undefined = undefined
+  exit: ActorExit | undefined = undefined
+  stopped: Deferred.Deferred<ActorExit> | undefined = undefined
+  restartTimes: Array<number> | undefined = undefined
+  backoff: ((input: unknown) => Effect.Effect<unknown, unknown>) | undefined = undefined
+  actorContext: ActorContext<any> | undefined = undefined
+  processed = 0
+  processingMillis = 0
+  failures = 0
+  restarts = 0
+  deadLetters = 0
+  /** The counts already flushed into the Effect metrics. */
+  flushedProcessed = 0
+  flushedMillis = 0
+
+  constructor(
+    runtime: Runtime,
+    actor: Any,
+    queue: Queue.Queue<Envelope>,
+    options: SpawnOptions | undefined,
+    group: Group,
+    context: Context.Context<never>,
+    scope: Scope.Scope,
+    strategy: Supervision.Strategy
+  ) {
+    this.id = ++runtime.nextId
+    this.name = actor.name
+    this.registered = options?.name !== undefined
+    this.path = options?.name ?? `${actor.name}#${this.id}`
+    this.actor = actor
+    this.runtime = runtime
+    this.queue = queue
+    this.policy = options?.whenFull ?? "suspend"
+    this.strategy = strategy
+    this.group = group
+    this.childStrategy = options?.children ?? "one-for-one"
+    this.context = Context.add(context, Parent, this)
+    this.scope = Scope.forkUnsafe(scope)
+  }
+
+  [Equal.symbol](that: unknown): boolean {
+    return this === that
+  }
+
+  [Hash.symbol](): number {
+    return Hash.number(this.id)
+  }
+
+  toString(): string {
+    return `ActorRef(${this.path})`
+  }
+
+  error(reason: Reason, cause?: unknown): ActorError {
+    return new ActorError(cause === undefined ? { reason, actor: this.path } : { reason, actor: this.path, cause })
+  }
+
+  tell(tag: string, payload?: unknown): Effect.Effect<void, ActorError> {
+    return Effect.suspend(() => this.offerTell(new Envelope(tag, payload, undefined)))
+  }
+
+  ask(tag: string, payload?: unknown, options?: AskOptions): Effect.Effect<unknown, unknown> {
+    const ask = Effect.suspend(() => this.offerAsk(new Envelope(tag, payload, Deferred.makeUnsafe())))
+    return options?.timeout === undefined ? ask : Effect.timeoutOrElse(ask, {
+      duration: options.timeout as Duration.Input,
+      orElse: () => Effect.fail(this.error("AskTimeout"))
+    })
+  }
+
+  private offerTell(env: Envelope): Effect.Effect<void, ActorError> {
+    if (this.state !== RUNNING) {
+      this.runtime.deadLetter(this, env, "stopped")
+      return Effect.void
+    }
+    if (Queue.offerUnsafe(this.queue, env)) return Effect.void
+    if (this.policy === "suspend") {
+      return Effect.map(Queue.offer(this.queue, env), (ok) => {
+        if (!ok) this.runtime.deadLetter(this, env, "stopped")
+      })
+    }
+    if (this.policy === "fail") return Effect.fail(this.error("MailboxFull"))
+    this.runtime.deadLetter(this, env, "dropped")
+    return Effect.void
+  }
+
+  private offerAsk(env: Envelope): Effect.Effect<unknown, unknown> {
+    const reply = env.reply!
+    if (this.state !== RUNNING) {
+      this.runtime.deadLetter(this, env, "stopped")
+      return Effect.fail(this.error("ActorStopped"))
+    }
+    if (Queue.offerUnsafe(this.queue, env)) return Deferred.await(reply)
+    if (this.policy === "suspend") {
+      return Effect.flatMap(Queue.offer(this.queue, env), (ok) => {
+        if (ok) return Deferred.await(reply)
+        this.runtime.deadLetter(this, env, "stopped")
+        return Effect.fail(this.error("ActorStopped"))
+      })
+    }
+    if (this.policy === "drop") this.runtime.deadLetter(this, env, "dropped")
+    return Effect.fail(this.error("MailboxFull"))
+  }
+}
+
+// =============================================================================
+// Handling messages
+// =============================================================================
+
+/** Calls a handler; a handler that throws (or a tag with no handler) is a defect, not a crashed loop. */
+const invoke = (cell: Cell, handlers: Record<string, (payload: unknown) => unknown>, env: Envelope): unknown => {
+  try {
+    const handler = handlers[env.tag]
+    if (handler === undefined) return Effect.die(new Error(`actor ${cell.path} has no handler for ${env.tag}`))
+    return handler(env.payload)
+  } catch (defect) {
+    return Effect.die(defect)
+  }
+}
+
+/**
+ * Sends a handler's outcome to its asker. Returns `undefined` when the actor
+ * goes on, or the cause its supervisor must see (a defect or interruption).
+ */
+const settle = (cell: Cell, env: Envelope, exit: Exit.Exit<unknown, unknown>): Cause.Cause<unknown> | undefined => {
+  if (Exit.isSuccess(exit) || !(Cause.hasDies(exit.cause) || Cause.hasInterrupts(exit.cause))) {
+    if (env.reply !== undefined) Deferred.doneUnsafe(env.reply, exit)
+    return undefined
+  }
+  const cause = exit.cause
+  if (env.reply !== undefined) {
+    Deferred.doneUnsafe(
+      env.reply,
+      Exit.fail(Cause.hasDies(cause) ? cell.error("Crashed", Cause.squash(cause)) : cell.error("ActorStopped"))
+    )
+  }
+  return cause
+}
+
+/** Runs a handler that opted in to concurrency (`Rpc.fork`) in the incarnation's scope. */
+const forkHandler = (cell: Cell, env: Envelope, effect: Effect.Effect<unknown, unknown>, scope: Scope.Scope) =>
+  Effect.forkIn(
+    Effect.onExit(effect, (exit) =>
+      Effect.sync(() => {
+        const cause = settle(cell, env, exit)
+        if (cause !== undefined && !Cause.hasInterruptsOnly(cause)) crashDetached(cell, { cause, token: {} })
+      })),
+    scope
+  )
+
+const isWrapper = (u: unknown): u is Rpc.Wrapper<Effect.Effect<unknown, unknown>> =>
+  typeof u === "object" && u !== null && Rpc.isWrapper(u)
+
+/** One incarnation: build the behaviour, then handle the mailbox until a failure the strategy must see. */
+const incarnation = Effect.fnUntraced(function*(cell: Cell, scope: Scope.Scope) {
+  const handlers = (yield* cell.actor.behaviour(actorContext(cell))) as Record<string, (payload: unknown) => unknown>
+  for (;;) {
+    let batch = cell.batch
+    if (batch === undefined) {
+      batch = yield* Queue.takeAll(cell.queue)
+      cell.batch = batch
+      cell.index = 0
+    }
+    const start = performance.now()
+    while (cell.index < batch.length) {
+      const env = batch[cell.index++]!
+      const result = invoke(cell, handlers, env)
+      if (isWrapper(result) && result.fork) {
+        cell.processed++
+        yield* forkHandler(cell, env, result.value, scope)
+        continue
+      }
+      cell.current = env
+      const exit = yield* Effect.exit(isWrapper(result) ? result.value : result as Effect.Effect<unknown, unknown>)
+      cell.current = undefined
+      cell.processed++
+      const cause = settle(cell, env, exit)
+      if (cause === undefined) continue
+      if (cell.strategy._tag === "Resume" && !Cause.hasInterruptsOnly(cause)) {
+        cell.failures++
+        yield* Effect.logWarning(`actor ${cell.path} resumed after a failure`, cause)
+        continue
+      }
+      cell.processingMillis += performance.now() - start
+      return yield* Effect.failCause(cause)
+    }
+    cell.processingMillis += performance.now() - start
+    cell.batch = undefined
+  }
+})
+
+// =============================================================================
+// Lifecycle
+// =============================================================================
+
+const start = (cell: Cell, why: Start): void => {
+  cell.fiber = Effect.runForkWith(cell.context)(run(cell, why) as Effect.Effect<void>)
+}
+
+/** The cell's fiber: supervise the pending failure if any, then incarnations until one must not be followed. */
+const run = Effect.fnUntraced(function*(cell: Cell, why: Start) {
+  let pending = why
+  for (;;) {
+    if (pending !== undefined && pending !== "restart" && !(yield* supervise(cell, pending))) return
+    pending = undefined
+    const scope = Scope.makeUnsafe()
+    cell.incarnation = scope
+    const exit = yield* Effect.exit(
+      Effect.onExit(
+        Effect.provideContext(incarnation(cell, scope), Context.add(cell.context, Scope.Scope, scope)),
+        (exit) => Scope.close(scope, exit)
+      )
+    )
+    if (cell.incarnation === scope) cell.incarnation = undefined
+    if (Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause)) return
+    pending = { cause: exit.cause, token: {} }
+  }
+})
+
+/** Applies the cell's strategy to a failure; `true` means build a new incarnation. */
+const supervise = Effect.fnUntraced(function*(cell: Cell, failure: Failure) {
+  const { cause } = failure
+  cell.failures++
+  notifyLinks(cell, failure.token)
+  const strategy = cell.strategy
+  if (strategy._tag === "Escalate") {
+    yield* escalate(cell, cause)
+    return false
+  }
+  if (strategy._tag !== "Restart") {
+    yield* finish(cell, Exit.failCause(cause))
+    return false
+  }
+  const now = yield* Effect.clockWith((clock) => Effect.succeed(clock.currentTimeMillisUnsafe()))
+  const times = (cell.restartTimes ??= []).filter((t) => now - t < strategy.withinMillis)
+  cell.restartTimes = times
+  if (times.length === 0) cell.backoff = undefined
+  if (times.length >= strategy.maxRestarts) {
+    yield* escalate(cell, cause)
+    return false
+  }
+  times.push(now)
+  const group = cell.group
+  const restartGroup = Effect.gen(function*() {
+    const siblings = affected(cell)
+    for (let i = siblings.length - 1; i >= 0; i--) yield* suspend(siblings[i]!)
+    let exhausted = false
+    if (strategy.backoff !== undefined) {
+      const step = cell.backoff ??= yield* Schedule.toStepWithSleep(strategy.backoff)
+      exhausted = Exit.isFailure(yield* Effect.exit(step(undefined)))
+    }
+    for (const sibling of siblings) if (sibling.state === RUNNING) start(sibling, "restart")
+    return exhausted
+  })
+  const exhausted = group.strategy === "one-for-one" ?
+    yield* restartGroup :
+    yield* (group.lock ??= Semaphore.makeUnsafe(1)).withPermit(restartGroup)
+  if (exhausted) {
+    yield* escalate(cell, cause)
+    return false
+  }
+  cell.restarts++
+  cell.runtime.hooks.restarted(cell)
+  cell.runtime.publish({ _tag: "Restarted", actor: cell, cause, restarts: cell.restarts })
+  yield* Effect.logWarning(`actor ${cell.path} restarting (restart ${cell.restarts})`, cause)
+  return true
+})
+
+/** The siblings a restart of `cell` takes along, in spawn order. */
+const affected = (cell: Cell): Array<Cell> => {
+  const group = cell.group
+  if (group.strategy === "one-for-one") return []
+  const out: Array<Cell> = []
+  let after = false
+  for (const sibling of group.children) {
+    if (sibling === cell) after = true
+    else if (group.strategy === "one-for-all" || after) out.push(sibling)
+  }
+  return out
+}
+
+/** Ends a sibling's incarnation so that it can be started again. */
+const suspend = (cell: Cell): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    cell.generation++
+    const fiber = cell.fiber
+    cell.fiber = undefined
+    return fiber === undefined ? Effect.void : Fiber.interrupt(fiber)
+  })
+
+/** Stops the cell and fails its parent (or just stops it at the top level). */
+const escalate = (cell: Cell, cause: Cause.Cause<unknown>): Effect.Effect<void> =>
+  Effect.andThen(finish(cell, Exit.failCause(cause)), () => {
+    const owner = cell.group.owner
+    if (owner === undefined) return Effect.logError(`actor ${cell.path} escalated at the top level: stopped`, cause)
+    crashDetached(owner, { cause: Cause.die(cell.error("Escalated", Cause.squash(cause))), token: {} })
+    return Effect.logWarning(`actor ${cell.path} escalated to ${owner.path}`, cause)
+  })
+
+const notifyLinks = (cell: Cell, token: object): void => {
+  cell.lastToken = token
+  if (cell.links === undefined) return
+  for (const linked of cell.links) {
+    if (linked.lastToken === token) continue
+    crashDetached(linked, { cause: Cause.die(cell.error("Linked")), token })
+  }
+}
+
+/** Makes another cell fail with `failure`, as if one of its handlers had died; runs in a fiber of its own. */
+export const crashDetached = (cell: Cell, failure: Failure): void => {
+  if (cell.state !== RUNNING || cell.lastToken === failure.token) return
+  if (cell.strategy._tag === "Resume") {
+    cell.failures++
+    cell.lastToken = failure.token
+    Effect.runForkWith(cell.context)(Effect.logWarning(`actor ${cell.path} resumed after a failure`, failure.cause))
+    return
+  }
+  const generation = ++cell.generation
+  const fiber = cell.fiber
+  cell.fiber = undefined
+  Effect.runForkWith(cell.context)(Effect.suspend(() => {
+    const go = () => {
+      if (cell.state === RUNNING && cell.generation === generation) start(cell, failure)
+    }
+    return fiber === undefined ? Effect.sync(go) : Effect.andThen(Fiber.interrupt(fiber), Effect.sync(go))
+  }))
+}
+
+/** Fails the asks still queued, sends the queued messages to the dead letters, closes the mailbox. */
+const drain = (cell: Cell): void => {
+  const runtime = cell.runtime
+  if (cell.current?.reply !== undefined) Deferred.doneUnsafe(cell.current.reply, Exit.fail(cell.error("ActorStopped")))
+  cell.current = undefined
+  const dead = (env: Envelope) => {
+    runtime.deadLetter(cell, env, "stopped")
+    if (env.reply !== undefined) Deferred.doneUnsafe(env.reply, Exit.fail(cell.error("ActorStopped")))
+  }
+  if (cell.batch !== undefined) {
+    for (let i = cell.index; i < cell.batch.length; i++) dead(cell.batch[i]!)
+    cell.batch = undefined
+  }
+  for (;;) {
+    const taken = Queue.takeUnsafe(cell.queue)
+    if (taken === undefined || Exit.isFailure(taken)) break
+    dead(taken.value)
+  }
+  Queue.shutdownUnsafe(cell.queue)
+}
+
+/** The end of a cell: mailbox drained, name freed, watchers told, event published; after its fiber ended. */
+const finish = (cell: Cell, exit: ActorExit): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    if (cell.state === STOPPED) return Effect.void
+    cell.state = STOPPED
+    cell.exit = exit
+    cell.fiber = undefined
+    drain(cell)
+    const runtime = cell.runtime
+    if (cell.registered && runtime.names.get(cell.path) === cell) runtime.names.delete(cell.path)
+    cell.group.children.delete(cell)
+    runtime.all.delete(cell)
+    runtime.live--
+    if (cell.links !== undefined) {
+      for (const linked of cell.links) linked.links?.delete(cell)
+      cell.links = undefined
+    }
+    if (cell.stopped !== undefined) Deferred.doneUnsafe(cell.stopped, Exit.succeed(exit))
+    runtime.hooks.stopped(cell)
+    runtime.publish({ _tag: "Stopped", actor: cell, exit })
+    const log = Exit.isSuccess(exit) ?
+      Effect.logDebug(`actor ${cell.path} stopped`) :
+      Effect.logWarning(`actor ${cell.path} stopped on failure`, exit.cause)
+    return Effect.andThen(log, Scope.close(cell.scope, Exit.void))
+  })
+
+/**
+ * Stops a cell from outside: no new messages, its fiber interrupted (its
+ * incarnation closes: children stop in reverse order), then finished.
+ */
+export const stop = (cell: Cell, exit: ActorExit): Effect.Effect<void> =>
+  Effect.uninterruptible(Effect.suspend(() => {
+    if (cell.state !== RUNNING) return Effect.void
+    cell.state = STOPPING
+    cell.generation++
+    const fiber = cell.fiber
+    cell.fiber = undefined
+    const wait = fiber === undefined || fiber === Fiber.getCurrent() ? Effect.void : Fiber.interrupt(fiber)
+    return Effect.andThen(wait, finish(cell, exit))
+  }))
+
+const actorContext = (cell: Cell): ActorContext<any> =>
+  cell.actorContext ??= {
+    self: cell as any,
+    after: (delay: Duration.Input, tag: string, payload?: unknown) =>
+      timer(cell, Effect.delay(Effect.ignore(cell.tell(tag, payload)), delay)),
+    every: (interval: Duration.Input, tag: string, payload?: unknown) =>
+      timer(cell, Effect.forever(Effect.andThen(Effect.sleep(interval), Effect.ignore(cell.tell(tag, payload))))),
+    stop: Effect.sync(() => {
+      Effect.runForkWith(cell.context)(stop(cell, Exit.void))
+    })
+  } as ActorContext<any>
+
+/** A timer lives in the current incarnation's scope: a restart or stop cancels it. */
+const timer = (cell: Cell, effect: Effect.Effect<void>): Effect.Effect<Fiber.Fiber<void>> =>
+  Effect.suspend(() =>
+    cell.incarnation === undefined ? Effect.forkDetach(Effect.void) : Effect.forkIn(effect, cell.incarnation)
+  )
+
+// =============================================================================
+// Spawning, watching, linking
+// =============================================================================
+
+/** Creates and starts a cell; fails with `NameTaken` when the name is registered. */
+export const spawn = (
+  runtime: Runtime,
+  actor: Any,
+  options: SpawnOptions | undefined,
+  strategy: Supervision.Strategy,
+  context: Context.Context<never>,
+  scope: Scope.Scope,
+  parent: Cell | undefined
+): Effect.Effect<Cell, ActorError> => {
+  const name = options?.name
+  if (name !== undefined && runtime.names.has(name)) {
+    return Effect.fail(new ActorError({ reason: "NameTaken", actor: name }))
+  }
+  const capacity = options?.capacity ?? DEFAULT_CAPACITY
+  const makeQueue = capacity === "unbounded" ? Queue.unbounded<Envelope>() : Queue.bounded<Envelope>(capacity)
+  return Effect.flatMap(makeQueue, (queue) => {
+    if (name !== undefined && runtime.names.has(name)) {
+      return Effect.fail(new ActorError({ reason: "NameTaken", actor: name }))
+    }
+    const group = parent === undefined ? runtime.root : (parent.children ??= new Group(parent, parent.childStrategy))
+    const cell = new Cell(runtime, actor, queue, options, group, context, scope, strategy)
+    if (name !== undefined) runtime.names.set(name, cell)
+    group.children.add(cell)
+    runtime.all.add(cell)
+    runtime.live++
+    return Effect.map(Scope.addFinalizer(cell.scope, Effect.suspend(() => stop(cell, Exit.void))), () => {
+      runtime.publish({ _tag: "Spawned", actor: cell })
+      start(cell, undefined)
+      return cell
+    })
+  })
+}
+
+/** Completes with the cell's exit once it has stopped. */
+export const watch = (cell: Cell): Effect.Effect<ActorExit> =>
+  Effect.suspend(() =>
+    cell.exit !== undefined ? Effect.succeed(cell.exit) : Deferred.await(cell.stopped ??= Deferred.makeUnsafe())
+  )
+
+/** Links two cells: a failure of either fails the other. */
+export const link = (a: Cell, b: Cell): Effect.Effect<void, ActorError> =>
+  Effect.suspend(() => {
+    if (a.state !== RUNNING) return Effect.fail(a.error("ActorStopped"))
+    if (b.state !== RUNNING) return Effect.fail(b.error("ActorStopped"))
+    ;(a.links ??= new Set()).add(b)
+    ;(b.links ??= new Set()).add(a)
+    return Effect.void
+  })
+
+/** Removes a link. */
+export const unlink = (a: Cell, b: Cell): Effect.Effect<void> =>
+  Effect.sync(() => {
+    a.links?.delete(b)
+    b.links?.delete(a)
+  })
+
+/** `true` for a ref made by this runtime. */
+export const isCell = (u: unknown): u is Cell => u instanceof Cell
+
+/** The mailbox size of a cell (0 once stopped). */
+export const mailboxSize = (cell: Cell): number =>
+  cell.state === STOPPED ? 0 : Queue.sizeUnsafe(cell.queue) + (cell.batch === undefined ? 0 : cell.batch.length - cell.index)
+
+/** `"running"`, `"stopping"` or `"stopped"`. */
+export const status = (cell: Cell): "running" | "stopping" | "stopped" =>
+  cell.state === RUNNING ? "running" : cell.state === STOPPING ? "stopping" : "stopped"
