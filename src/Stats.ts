@@ -47,6 +47,38 @@ export const connectionsRejected = Metric.counter("fiberloop_connections_rejecte
 })
 
 /**
+ * Accepted connections waiting for a slot (beyond `maxConnections` or
+ * `maxHandshakes`), over every server.
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const connectionsWaiting = Metric.gauge("fiberloop_connections_waiting", {
+  description: "Accepted connections waiting for a slot"
+})
+
+/**
+ * Connections closed unserved because they waited longer than `waitingTimeout`.
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const connectionsWaitedOut = Metric.counter("fiberloop_connections_waited_out", {
+  description: "Connections closed after waiting longer than waitingTimeout",
+  incremental: true
+})
+
+/**
+ * TLS handshakes running now, over every server.
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const handshakesInFlight = Metric.gauge("fiberloop_tls_handshakes_in_flight", {
+  description: "TLS handshakes in flight"
+})
+
+/**
  * Handlers that ended with a failure or defect other than end of stream.
  *
  * @category metrics
@@ -94,7 +126,12 @@ export interface Tally {
   accepted: number
   /** Change in running handlers since the last flush. */
   active: number
+  /** Change in waiting connections since the last flush. */
+  waiting: number
   rejected: number
+  waitedOut: number
+  /** Change in TLS handshakes in flight since the last flush. */
+  handshakes: number
   failures: number
   bytesRead: number
   bytesWritten: number
@@ -106,11 +143,15 @@ let timer: ReturnType<typeof setInterval> | undefined
 const flushOne = (tally: Tally, context: Context.Context<never>): void => {
   if (tally.accepted !== 0) connectionsAccepted.updateUnsafe(tally.accepted, context)
   if (tally.active !== 0) connectionsActive.modifyUnsafe(tally.active, context)
+  if (tally.waiting !== 0) connectionsWaiting.modifyUnsafe(tally.waiting, context)
   if (tally.rejected !== 0) connectionsRejected.updateUnsafe(tally.rejected, context)
+  if (tally.waitedOut !== 0) connectionsWaitedOut.updateUnsafe(tally.waitedOut, context)
+  if (tally.handshakes !== 0) handshakesInFlight.modifyUnsafe(tally.handshakes, context)
   if (tally.failures !== 0) handlerFailures.updateUnsafe(tally.failures, context)
   if (tally.bytesRead !== 0) bytesRead.updateUnsafe(tally.bytesRead, context)
   if (tally.bytesWritten !== 0) bytesWritten.updateUnsafe(tally.bytesWritten, context)
-  tally.accepted = tally.active = tally.rejected = tally.failures = tally.bytesRead = tally.bytesWritten = 0
+  tally.accepted = tally.active = tally.waiting = tally.rejected = tally.waitedOut = tally.handshakes = 0
+  tally.failures = tally.bytesRead = tally.bytesWritten = 0
 }
 
 const flushAll = (): void => live.forEach((context, tally) => flushOne(tally, context))
@@ -130,7 +171,17 @@ const flushAll = (): void => live.forEach((context, tally) => flushOne(tally, co
  * @since 0.1.0
  */
 export const track = (context: Context.Context<never>): { readonly tally: Tally; readonly release: () => void } => {
-  const tally: Tally = { accepted: 0, active: 0, rejected: 0, failures: 0, bytesRead: 0, bytesWritten: 0 }
+  const tally: Tally = {
+    accepted: 0,
+    active: 0,
+    waiting: 0,
+    rejected: 0,
+    waitedOut: 0,
+    handshakes: 0,
+    failures: 0,
+    bytesRead: 0,
+    bytesWritten: 0
+  }
   live.set(tally, context)
   if (timer === undefined) {
     timer = setInterval(flushAll, 1000)
@@ -158,7 +209,10 @@ export const track = (context: Context.Context<never>): { readonly tally: Tally;
 export interface Snapshot {
   readonly accepted: number
   readonly active: number
+  readonly waiting: number
   readonly rejected: number
+  readonly waitedOut: number
+  readonly handshakes: number
   readonly failures: number
   readonly bytesRead: number
   readonly bytesWritten: number
@@ -179,7 +233,10 @@ export interface Snapshot {
 export const snapshot: Effect.Effect<Snapshot> = Effect.andThen(Effect.sync(flushAll), Effect.all({
   accepted: Metric.value(connectionsAccepted),
   active: Metric.value(connectionsActive),
+  waiting: Metric.value(connectionsWaiting),
   rejected: Metric.value(connectionsRejected),
+  waitedOut: Metric.value(connectionsWaitedOut),
+  handshakes: Metric.value(handshakesInFlight),
   failures: Metric.value(handlerFailures),
   bytesRead: Metric.value(bytesRead),
   bytesWritten: Metric.value(bytesWritten)
@@ -187,7 +244,10 @@ export const snapshot: Effect.Effect<Snapshot> = Effect.andThen(Effect.sync(flus
   Effect.map((s) => ({
     accepted: s.accepted.count,
     active: s.active.value,
+    waiting: s.waiting.value,
     rejected: s.rejected.count,
+    waitedOut: s.waitedOut.count,
+    handshakes: s.handshakes.value,
     failures: s.failures.count,
     bytesRead: s.bytesRead.count,
     bytesWritten: s.bytesWritten.count
