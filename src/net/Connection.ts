@@ -27,6 +27,7 @@ import {
   fromNodeError,
   LineTooLong,
   SocketClosed,
+  StreamTooLong,
   withoutStack
 } from "./Errors.ts"
 import { type Pattern, ReadBuffer, type Take, tooLong } from "./ReadBuffer.ts"
@@ -79,6 +80,15 @@ export interface Options extends Timeouts {
    * arrives (never buffered), and the next read starts after it.
    */
   readonly maxLineLength?: number | undefined
+  /**
+   * Most bytes `receive("*a")` gathers, in bytes. Default 16 MiB (16777216).
+   * Past it, with the peer still open, the read fails with `StreamTooLong`
+   * and the bytes stay buffered and readable, so a peer that never closes
+   * holds at most this much (plus one received chunk) of memory. `"*a"` is
+   * how LuaSocket-style code reads a whole response, so the default fits
+   * ordinary bodies; a server facing untrusted peers may lower it.
+   */
+  readonly maxAll?: number | undefined
   /** Bytes buffered ahead of the reader before the socket is paused. Default 65536. */
   readonly highWaterMark?: number | undefined
 }
@@ -100,7 +110,8 @@ export interface Connection {
   /**
    * Reads one unit as UTF-8 text: a line by default. At end of stream it fails
    * with `ConnectionClosed` carrying what was read of an unfinished unit;
-   * `"*a"` instead returns everything up to the end.
+   * `"*a"` instead returns everything up to the end (at most `maxAll` bytes:
+   * past that it fails with `StreamTooLong`, losing nothing).
    */
   receive(pattern?: Pattern): Effect.Effect<string, ConnectionError>
   /** Like `receive`, returning the bytes. */
@@ -211,6 +222,7 @@ class ConnectionImpl implements Connection {
   private writeMillis: number | undefined
   private idleMillis: number | undefined
   private readonly maxLineLength: number
+  private readonly maxAll: number
   private readonly highWaterMark: number
   private lineText: Effect.Effect<string, ConnectionError> | undefined = undefined
   private readonly wait: Effect.Effect<any, ConnectionError>
@@ -218,6 +230,7 @@ class ConnectionImpl implements Connection {
   constructor(socket: Net.Socket, options: Options | undefined) {
     this.socket = socket
     this.maxLineLength = options?.maxLineLength ?? 65536
+    this.maxAll = options?.maxAll ?? 16 * 1024 * 1024
     this.highWaterMark = options?.highWaterMark ?? 65536
     this.readMillis = toMillis(options?.read)
     this.writeMillis = toMillis(options?.write)
@@ -364,7 +377,10 @@ class ConnectionImpl implements Connection {
     if (pattern === "*l") unit = this.buffer.takeLine(this.maxLineLength)
     else if (pattern === PARTIAL) unit = this.buffer.takeUpTo(max)
     else if (typeof pattern === "number") unit = this.buffer.takeExactly(pattern)
-    else if (pattern === "*a") unit = this.eof ? this.buffer.takeAll() : undefined
+    else if (pattern === "*a") {
+      if (this.buffer.length > this.maxAll) return this.streamTooLong()
+      unit = this.eof ? this.buffer.takeAll() : undefined
+    }
     else {
       const until = pattern.until
       unit = this.buffer.takeUntil(typeof until === "string" ? Buffer.from(until) : until, this.maxLineLength)
@@ -390,6 +406,18 @@ class ConnectionImpl implements Connection {
       return Effect.fail(partial.length === 0 ? endOfStream : withoutStack(() => new ConnectionClosed({ partial })))
     }
     return undefined
+  }
+
+  /** `*a` past `maxAll`: the read fails, the bytes stay buffered. */
+  private streamTooLong(): Effect.Effect<never, StreamTooLong> {
+    return Effect.fail(withoutStack(() =>
+      new StreamTooLong({
+        maxAll: this.maxAll,
+        buffered: this.buffer.length,
+        host: this.socket.remoteAddress,
+        port: this.socket.remotePort
+      })
+    ))
   }
 
   private read(pattern: Pattern | typeof PARTIAL, text: boolean, max: number): Effect.Effect<any, ConnectionError> {

@@ -248,6 +248,34 @@ export class LineTooLong extends Schema.TaggedError<LineTooLong>()("LineTooLong"
 }
 
 /**
+ * `receive("*a")` gathered more than `maxAll` bytes and the peer has not
+ * closed. Nothing is lost: the `buffered` bytes stay unread on the connection
+ * (read them with `receivePartial` or a byte count), which stays usable.
+ *
+ * **Example** (Streaming what does not fit)
+ *
+ * ```ts
+ * conn.receive("*a").pipe(
+ *   Effect.catchTag("StreamTooLong", (e) => Effect.log(`${e.buffered} bytes and no end yet`))
+ * )
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class StreamTooLong extends Schema.TaggedError<StreamTooLong>()("StreamTooLong", {
+  ...where,
+  /** The limit that was exceeded, in bytes. */
+  maxAll: Schema.Number,
+  /** Bytes received and still unread when the read failed. */
+  buffered: Schema.Number
+}) {
+  override get message(): string {
+    return `more than ${this.maxAll} bytes before end of stream (${this.buffered} bytes buffered, unread)${at(this)}`
+  }
+}
+
+/**
  * Any other socket failure Node reported (`EHOSTUNREACH`, `ENETUNREACH`, …),
  * kept with its code.
  *
@@ -275,6 +303,7 @@ export type ConnectionError =
   | DnsError
   | AddressInUse
   | LineTooLong
+  | StreamTooLong
   | SocketError
   | TlsError
 

@@ -172,6 +172,25 @@ describe("Connection", () => {
       })))
   })
 
+  describe("everything until the end", () => {
+    it.live("fails *a with StreamTooLong past maxAll when the peer never closes, keeping the bytes readable", () =>
+      live(Effect.gen(function*() {
+        const { peer, server } = yield* rawPair({ maxAll: 1000 })
+        const data = Buffer.alloc(3000, "z")
+        yield* rawWrite(peer, data)
+        const error = yield* Effect.flip(server.receive("*a"))
+        assert.strictEqual(error._tag, "StreamTooLong")
+        if (error._tag !== "StreamTooLong") return
+        assert.strictEqual(error.maxAll, 1000)
+        assert.isAbove(error.buffered, 1000)
+        assert.include(error.message, `${error.buffered} bytes buffered`)
+        // nothing was lost: the bytes can still be read, and the connection still works
+        assert.isTrue((yield* server.receiveBytes(3000)).equals(data))
+        peer.end("tail")
+        assert.strictEqual(yield* server.receive("*a"), "tail")
+      })))
+  })
+
   describe("writing", () => {
     it.live("fails, never hangs, when sending to a peer that closed", () =>
       live(Effect.gen(function*() {

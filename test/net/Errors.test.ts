@@ -98,4 +98,12 @@ describe("Errors", () => {
     )
     assert.strictEqual(Error.stackTraceLimit, before)
   })
+
+  it("says how much *a had buffered when it passed maxAll", () => {
+    const error = new Errors.StreamTooLong({ maxAll: 1024, buffered: 1500, host: "127.0.0.1", port: 9 })
+    assert.strictEqual(
+      error.message,
+      "more than 1024 bytes before end of stream (1500 bytes buffered, unread) (127.0.0.1:9)"
+    )
+  })
 })
