@@ -124,7 +124,13 @@ export interface Connection {
   receivePartial(max?: number): Effect.Effect<Buffer, ConnectionError>
   /** Writes, resolving once the bytes are handed to the kernel. Never hangs on a dead peer. */
   send(data: string | Uint8Array): Effect.Effect<void, ConnectionError>
-  /** Half-closes: sends FIN, keeps reading. Later sends fail with `SocketClosed`. */
+  /**
+   * Half-closes: sends FIN after the unsent bytes, keeps reading. Later sends
+   * fail with `SocketClosed`. Resolves once the FIN is handed to the kernel;
+   * like `send` it is bounded by the write timeout (then fails with
+   * `ConnectionTimeout { phase: "write" }` and closes the connection) and
+   * fails, never hangs, when the peer resets or the socket closes first.
+   */
   readonly shutdown: Effect.Effect<void, ConnectionError>
   /** Closes the socket. Idempotent; pending reads fail with `SocketClosed`. */
   readonly close: Effect.Effect<void>
@@ -472,6 +478,14 @@ class ConnectionImpl implements Connection {
     socket.write(data, (this.written ??= this.onWritten.bind(this)))
     // handed to the kernel already: nothing to wait for
     if (socket.writableLength === 0) return Effect.void
+    return this.flushed(seq)
+  }
+
+  /**
+   * Waits until write (or end) number `seq` has been called back, bounded by
+   * the write timeout; fails when the socket fails or closes first.
+   */
+  private flushed(seq: number): Effect.Effect<void, ConnectionError> {
     return Effect.callback<void, ConnectionError>((resume) => {
       const waiter: WriteWaiter = { seq, resume, timer: undefined }
       if (this.writeMillis !== undefined) waiter.timer = setTimeout(() => this.writeTimeout(), this.writeMillis)
@@ -525,13 +539,21 @@ class ConnectionImpl implements Connection {
     this.failWriters(this.failure)
   }
 
+  /**
+   * `end` queues the FIN behind unsent bytes, and its callback counts as one
+   * more write: shutdown waits like a send, under the write timeout, and fails
+   * like one when the socket errors or closes first.
+   */
   get shutdown(): Effect.Effect<void, ConnectionError> {
-    return Effect.callback<void, ConnectionError>((resume) => {
+    return Effect.suspend(() => {
       const socket = this.socket
-      if (this.closedByUs || socket.destroyed) return resume(this.closedError("shutdown"))
-      if (this.shutDown) return resume(Effect.void)
+      if (this.failure !== undefined) return Effect.fail(this.failure)
+      if (this.closedByUs || socket.destroyed) return this.closedError("shutdown")
+      if (this.shutDown) return Effect.void
       this.shutDown = true
-      socket.end(() => resume(Effect.void))
+      const seq = ++this.writesIssued
+      socket.end((this.written ??= this.onWritten.bind(this)))
+      return this.flushed(seq)
     })
   }
 

@@ -283,6 +283,42 @@ describe("Connection", () => {
       })))
   })
 
+  describe("shutdown on a peer that does not read", () => {
+    /** A server connection whose peer has stopped reading, with unsent bytes queued behind a full window. */
+    const stalled = (options?: Connection.Options) =>
+      Effect.gen(function*() {
+        const { peer, server } = yield* rawPair(options)
+        peer.pause()
+        const filling = yield* Effect.forkChild(Effect.forever(server.send(Buffer.alloc(1 << 20))))
+        // the kernel buffers are full once a send has to wait
+        while (server.socket.writableLength === 0) yield* Effect.sleep(5)
+        yield* Fiber.interrupt(filling)
+        return { peer, server }
+      })
+
+    it.live("fails with a write timeout and closes the socket instead of hanging", () =>
+      live(Effect.gen(function*() {
+        const { server } = yield* stalled()
+        yield* server.setTimeouts({ write: "200 millis" })
+        const started = Date.now()
+        const error = yield* Effect.flip(server.shutdown.pipe(Effect.timeout("3 seconds")))
+        assert.strictEqual(error._tag === "ConnectionTimeout" && error.phase, "write")
+        assert.isBelow(Date.now() - started, 2000)
+        assert.isTrue(server.socket.destroyed)
+      })))
+
+    it.live("fails when the peer resets while it waits", () =>
+      live(Effect.gen(function*() {
+        const { peer, server } = yield* stalled()
+        const shutting = yield* Effect.forkChild(server.shutdown)
+        yield* Effect.yieldNow
+        assert.isUndefined(shutting.pollUnsafe())
+        peer.resetAndDestroy()
+        const error = yield* Effect.flip(Fiber.join(shutting).pipe(Effect.timeout("3 seconds")))
+        assert.strictEqual(error._tag, "ConnectionReset")
+      })))
+  })
+
   describe("timeouts", () => {
     it.live("a read timeout fails the read and leaves the connection usable", () =>
       live(Effect.gen(function*() {
