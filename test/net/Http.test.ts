@@ -1,0 +1,331 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as HttpRouter from "effect/http/HttpRouter"
+import * as HttpServerRequest from "effect/http/HttpServerRequest"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
+import * as Exit from "effect/Exit"
+import * as NodeHttp from "node:http"
+import * as Http2 from "node:http2"
+import * as Https from "node:https"
+import type * as Net from "node:net"
+import type { TLSSocket as TlsSocket } from "node:tls"
+import * as Http from "../../src/net/Http.ts"
+import * as HttpMetrics from "../../src/net/HttpMetrics.ts"
+import type * as Tls from "../../src/net/Tls.ts"
+import { Certs, CertsLive } from "./certs.ts"
+import { rawClient, rawWrite, readToEnd, TcpLive } from "./support.ts"
+
+const live = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  effect.pipe(Effect.timeout("15 seconds"), Effect.provide(TcpLive)) as Effect.Effect<
+    A,
+    unknown,
+    Scope.Scope
+  >
+
+/** One request with Node's client (no agent: a connection per request); the status and body. */
+const request = (url: string, init?: { method?: string; body?: string; headers?: Record<string, string> }) =>
+  Effect.tryPromise(async () => {
+    const response = await fetch(url, {
+      method: init?.method ?? "GET",
+      ...(init?.body !== undefined && { body: init.body }),
+      headers: { connection: "close", ...init?.headers }
+    })
+    return { status: response.status, body: await response.text(), headers: response.headers }
+  }).pipe(Effect.timeout("5 seconds"))
+
+const hello = Effect.succeed(HttpServerResponse.text("hello"))
+
+const echoBody = Effect.gen(function*() {
+  const request = yield* HttpServerRequest.HttpServerRequest
+  return HttpServerResponse.text(`${request.method} ${request.url} ${yield* request.text}`)
+})
+
+/** Responds after `ms` milliseconds. */
+const slow = (ms: number) => Effect.as(Effect.sleep(ms), HttpServerResponse.text("slow"))
+
+const portOf = (server: Http.Server) => server.address.port
+
+const head = (method: string, path: string, extra = "") =>
+  `${method} ${path} HTTP/1.1\r\nHost: localhost\r\n${extra}\r\n`
+
+describe("Http", () => {
+  it.live("serves an effect/http app and a fetch handler", () =>
+    live(Effect.gen(function*() {
+      const app = yield* Http.serve({ host: "127.0.0.1", port: 0, app: echoBody })
+      const posted = yield* request(`${app.url}/echo?x=1`, { method: "POST", body: "body!" })
+      assert.strictEqual(posted.status, 200)
+      assert.strictEqual(posted.body, "POST /echo?x=1 body!")
+
+      const fetch = yield* Http.serve({
+        host: "127.0.0.1",
+        port: 0,
+        fetch: async (request) => new Response(`${request.method} ${new URL(request.url).pathname} ${await request.text()}`)
+      })
+      const fetched = yield* request(`${fetch.url}/path`, { method: "PUT", body: "put" })
+      assert.strictEqual(fetched.status, 200)
+      assert.strictEqual(fetched.body, "PUT /path put")
+    })))
+
+  it.live("runs HttpRouter.serve unchanged on the layer", () =>
+    Effect.gen(function*() {
+      const Routes = Layer.mergeAll(
+        HttpRouter.add("GET", "/hello", HttpServerResponse.text("hello")),
+        HttpRouter.add("GET", "/users/:id", Effect.map(HttpRouter.params, (p) => HttpServerResponse.text(`user ${p.id}`)))
+      )
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(
+        HttpRouter.serve(Routes, { disableListenLog: true, disableLogger: true }).pipe(
+          Layer.provideMerge(Http.layer({ host: "127.0.0.1", port: 0 })),
+          Layer.provide(TcpLive)
+        ),
+        scope
+      )
+      const port = yield* Effect.provideContext(Http.port, context)
+      assert.strictEqual((yield* request(`http://127.0.0.1:${port}/hello`)).body, "hello")
+      assert.strictEqual((yield* request(`http://127.0.0.1:${port}/users/7`)).body, "user 7")
+      assert.strictEqual((yield* request(`http://127.0.0.1:${port}/nothing`)).status, 404)
+      yield* Scope.close(scope, Exit.void)
+    }).pipe(Effect.timeout("15 seconds")))
+
+  it.live("answers keep-alive and pipelined requests in order on one connection", () =>
+    live(Effect.gen(function*() {
+      const server = yield* Http.serve({ host: "127.0.0.1", port: 0, app: echoBody })
+      const peer = yield* rawClient(portOf(server))
+      yield* rawWrite(peer, head("GET", "/1") + head("GET", "/2") + head("POST", "/3", "content-length: 3\r\n") + "abc")
+      const text = yield* readUntil(peer, "POST /3 abc")
+      const order = [...text.matchAll(/(GET|POST) \/(\d)/g)].map((m) => m[2])
+      assert.deepStrictEqual(order, ["1", "2", "3"])
+      assert.strictEqual(server.stats().accepted, 1)
+      // the same connection serves the next request too
+      yield* rawWrite(peer, head("GET", "/4"))
+      assert.include(yield* readUntil(peer, "GET /4 "), "HTTP/1.1 200 OK")
+    })))
+
+  it.live("answers Expect: 100-continue, and refuses a too large body before it is sent", () =>
+    live(Effect.gen(function*() {
+      const server = yield* Http.serve({ host: "127.0.0.1", port: 0, app: echoBody, maxBodySize: 100 })
+      const peer = yield* rawClient(portOf(server))
+      yield* rawWrite(peer, head("POST", "/c", "content-length: 5\r\nexpect: 100-continue\r\n"))
+      assert.include(yield* readUntil(peer, "\r\n\r\n"), "HTTP/1.1 100 Continue")
+      yield* rawWrite(peer, "12345")
+      assert.include(yield* readUntil(peer, "POST /c 12345"), "200 OK")
+
+      const big = yield* rawClient(portOf(server))
+      yield* rawWrite(big, head("POST", "/c", "content-length: 1000\r\nexpect: 100-continue\r\n"))
+      const answer = yield* readToEnd(big)
+      assert.match(answer, /^HTTP\/1.1 413 /)
+      assert.notInclude(answer, "100 Continue")
+    })))
+
+  it.live("limits request bodies: 413 by Content-Length, and for a chunked body read past the limit", () =>
+    live(Effect.gen(function*() {
+      const server = yield* Http.serve({ host: "127.0.0.1", port: 0, app: echoBody, maxBodySize: 1000 })
+      assert.strictEqual((yield* request(server.url, { method: "POST", body: "x".repeat(1001) })).status, 413)
+      const chunked = yield* rawClient(portOf(server))
+      const chunk = "x".repeat(600)
+      yield* rawWrite(
+        chunked,
+        head("POST", "/", "transfer-encoding: chunked\r\n") + `258\r\n${chunk}\r\n258\r\n${chunk}\r\n0\r\n\r\n`
+      )
+      assert.match(yield* readUntil(chunked, "\r\n\r\n"), /^HTTP\/1.1 413 /)
+      // and the server goes on
+      assert.strictEqual((yield* request(server.url, { method: "POST", body: "ok" })).body, "POST / ok")
+    })))
+
+  it.live("answers a slow request head with 408 and closes (slowloris), and keeps serving", () =>
+    live(Effect.gen(function*() {
+      const server = yield* Http.serve({ host: "127.0.0.1", port: 0, app: hello, headersTimeout: "400 millis" })
+      const slowPeer = yield* rawClient(portOf(server))
+      yield* rawWrite(slowPeer, "GET / HTTP/1.1\r\nHost: x\r\n")
+      const started = Date.now()
+      const answer = yield* readToEnd(slowPeer)
+      assert.match(answer, /^HTTP\/1.1 408 /)
+      assert.isBelow(Date.now() - started, 3000)
+      assert.strictEqual((yield* request(server.url)).body, "hello")
+      // the connection's fiber ended with the socket
+      assert.strictEqual(server.stats().active, 0)
+    })))
+
+  it.live("closes idle keep-alive connections after keepAliveTimeout", () =>
+    live(Effect.gen(function*() {
+      const server = yield* Http.serve({ host: "127.0.0.1", port: 0, app: hello, keepAliveTimeout: "200 millis" })
+      const peer = yield* rawClient(portOf(server))
+      yield* rawWrite(peer, head("GET", "/"))
+      const answer = yield* readToEnd(peer)
+      assert.include(answer, "hello")
+      yield* waitFor(() => server.stats().active === 0)
+    })))
+
+  it.live("serves maxConnections at once under a 2x flood: the rest wait, the overflow is closed, and it goes on", () =>
+    live(Effect.gen(function*() {
+      const server = yield* Http.serve({
+        host: "127.0.0.1",
+        port: 0,
+        app: hello,
+        maxConnections: 4,
+        backlog: 4,
+        keepAliveTimeout: "300 millis"
+      })
+      const peers = yield* Effect.forEach(Array.from({ length: 12 }), () => rawClient(portOf(server)))
+      const answers = yield* Effect.forEach(peers, (peer) => ask(peer, head("GET", "/")), { concurrency: "unbounded" })
+      const served = answers.filter((a) => a.includes("hello")).length
+      // 4 served at once, 4 waited for a slot (served once keep-alive freed one), the rest closed unserved
+      assert.strictEqual(served, 8)
+      assert.strictEqual(answers.filter((a) => a === "").length, 4)
+      assert.strictEqual(server.stats().rejected, 4)
+      assert.strictEqual((yield* request(server.url)).body, "hello")
+    })))
+
+  it.live("a failing app answers 500 and the server keeps serving", () =>
+    live(Effect.gen(function*() {
+      const app = Effect.flatMap(Effect.service(HttpServerRequest.HttpServerRequest), (request) =>
+        request.url === "/die" ? Effect.die(new Error("boom")) : hello)
+      const server = yield* Http.serve({ host: "127.0.0.1", port: 0, app })
+      assert.strictEqual((yield* request(`${server.url}/die`)).status, 500)
+      assert.strictEqual((yield* request(`${server.url}/`)).body, "hello")
+
+      const failing = yield* Http.serve({
+        host: "127.0.0.1",
+        port: 0,
+        fetch: (request) => {
+          if (request.url.endsWith("/throw")) throw new Error("boom")
+          return new Response("fine")
+        }
+      })
+      assert.strictEqual((yield* request(`${failing.url}/throw`)).status, 500)
+      assert.strictEqual((yield* request(`${failing.url}/`)).body, "fine")
+    })))
+
+  it.live("drains on close: requests in flight finish with Connection: close, idle keep-alive sockets close at once", () =>
+    live(Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const app = Effect.flatMap(Effect.service(HttpServerRequest.HttpServerRequest), (request) =>
+        request.url === "/slow" ? slow(300) : hello)
+      const server = yield* Http.serve({ host: "127.0.0.1", port: 0, app, keepAliveTimeout: "1 minute" }).pipe(
+        Scope.provide(scope)
+      )
+      const idle = yield* rawClient(portOf(server))
+      yield* rawWrite(idle, head("GET", "/"))
+      yield* readUntil(idle, "hello")
+      const busy = yield* rawClient(portOf(server))
+      yield* rawWrite(busy, head("GET", "/slow"))
+      yield* waitFor(() => server.stats().active === 2)
+      const idleClosed = yield* Effect.forkChild(readToEnd(idle))
+      const busyAnswer = yield* Effect.forkChild(readToEnd(busy))
+      const started = Date.now()
+      const closing = yield* Effect.forkChild(Scope.close(scope, Exit.void))
+      yield* Fiber.join(idleClosed)
+      assert.isBelow(Date.now() - started, 250) // before the slow request is done
+      const answer = yield* Fiber.join(busyAnswer)
+      assert.include(answer, "slow")
+      assert.include(answer.toLowerCase(), "connection: close")
+      yield* Fiber.join(closing)
+      assert.isBelow(Date.now() - started, 3000) // well before the 1 minute keep-alive or the 5 s drain
+    })))
+
+  it.live("serves HTTPS, and HTTP/2 to clients that pick h2 through ALPN", () =>
+    live(Effect.gen(function*() {
+      const certs = yield* Certs
+      const server = yield* Http.serve({
+        host: "127.0.0.1",
+        port: 0,
+        app: Effect.map(Effect.service(HttpServerRequest.HttpServerRequest), (request) =>
+          HttpServerResponse.text(`over ${(request.source as NodeHttp.IncomingMessage).httpVersion}`)),
+        tls: { key: certs.server.key, cert: certs.server.cert },
+        http2: true
+      })
+      assert.match(server.url, /^https:/)
+      const h1 = yield* Effect.tryPromise(() =>
+        new Promise<string>((resolve, reject) => {
+          const req = Https.get(`${server.url}/`, { ca: redactedValue(certs.ca), agent: false, ALPNProtocols: ["http/1.1"] } as Https.RequestOptions, (res) => {
+            let body = ""
+            res.on("data", (c) => body += c)
+            res.on("end", () => resolve(`${(res.socket as TlsSocket).alpnProtocol || "none"} ${body}`))
+          })
+          req.on("error", reject)
+        })
+      )
+      assert.strictEqual(h1, "http/1.1 over 1.1")
+      const h2 = yield* Effect.tryPromise(() =>
+        new Promise<string>((resolve, reject) => {
+          const session = Http2.connect(server.url, { ca: redactedValue(certs.ca) })
+          session.on("error", reject)
+          const stream = session.request({ ":path": "/" })
+          let body = ""
+          stream.on("data", (c) => body += c)
+          stream.on("end", () => {
+            session.close()
+            resolve(`${session.alpnProtocol} ${body}`)
+          })
+          stream.on("error", reject)
+        })
+      )
+      assert.strictEqual(h2, "h2 over 2.0")
+    }).pipe(Effect.provide(CertsLive))))
+
+  it.live("counts requests by status class and answers GET /metrics in the Prometheus format", () =>
+    live(Effect.gen(function*() {
+      const before = yield* HttpMetrics.snapshot
+      const app = Effect.flatMap(Effect.service(HttpServerRequest.HttpServerRequest), (request) =>
+        request.url === "/missing" ? Effect.succeed(HttpServerResponse.empty({ status: 404 })) : hello)
+      const server = yield* Http.serve({ host: "127.0.0.1", port: 0, app, metrics: true })
+      yield* request(`${server.url}/`)
+      yield* request(`${server.url}/`)
+      yield* request(`${server.url}/missing`)
+      const after = yield* HttpMetrics.snapshot
+      assert.strictEqual(after.requests["2xx"] - before.requests["2xx"], 2)
+      assert.strictEqual(after.requests["4xx"] - before.requests["4xx"], 1)
+      const metrics = yield* request(`${server.url}/metrics`)
+      assert.strictEqual(metrics.status, 200)
+      assert.match(metrics.body, /fiberloop_http_requests\{status_class="2xx"\} \d+/)
+      assert.include(metrics.body, "fiberloop_http_request_duration_seconds_bucket")
+      assert.include(metrics.body, "fiberloop_connections_accepted")
+    })))
+})
+
+/** The text of a test PEM. */
+const redactedValue = (pem: Tls.Pem): string => Redacted.isRedacted(pem) ? Redacted.value(pem) : ""
+
+/** What a raw socket receives until the text includes `marker` (or the socket ends). */
+const readUntil = (socket: Net.Socket, marker: string) =>
+  Effect.callback<string>((resume) => {
+    let got = ""
+    const onData = (chunk: Buffer) => {
+      got += chunk.toString()
+      if (got.includes(marker)) done()
+    }
+    const done = () => {
+      socket.off("data", onData)
+      socket.off("close", done)
+      resume(Effect.succeed(got))
+    }
+    socket.on("data", onData)
+    socket.on("error", () => {})
+    socket.once("close", done)
+  })
+
+/** Writes `data` and collects what the socket receives until it ends or closes (a reset included). */
+const ask = (socket: Net.Socket, data: string) =>
+  Effect.callback<string>((resume) => {
+    // a connection closed unserved may be gone already
+    if (socket.destroyed || socket.readableEnded) return resume(Effect.succeed(""))
+    const chunks: Array<Buffer> = []
+    const done = () => resume(Effect.succeed(Buffer.concat(chunks).toString()))
+    socket.on("data", (chunk: Buffer) => chunks.push(chunk))
+    socket.once("end", done)
+    socket.once("close", done)
+    socket.on("error", () => {})
+    socket.write(data, () => {})
+  })
+
+/** Polls `condition` every 10 ms, up to 3 seconds. */
+const waitFor = (condition: () => boolean) =>
+  Effect.suspend(() => condition() ? Effect.void : Effect.fail("not yet" as const)).pipe(
+    Effect.retry({ times: 300, schedule: Schedule.spaced("10 millis") }),
+    Effect.orDie
+  )
