@@ -76,7 +76,9 @@ export type Any = Actor<string, any, any, any>
  * @since 0.1.0
  */
 export type Handler<Current extends Rpc.Any, R> = (
-  payload: Rpc.Payload<Current>
+  payload: Rpc.Payload<Current>,
+  /** effect/rpc's request metadata when served by RpcServer or effect/cluster; absent for local actors. */
+  options: any
 ) => Rpc.WrapperOr<Effect.Effect<Rpc.Success<Current>, Rpc.Error<Current>, R>>
 
 /**
