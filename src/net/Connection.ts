@@ -210,6 +210,7 @@ interface WriteWaiter {
 
 /** What the waiting reader asked for. */
 const PARTIAL = -1
+const noBytes = Buffer.alloc(0)
 
 class ConnectionImpl implements Connection {
   socket: OwnedSocket
@@ -231,6 +232,8 @@ class ConnectionImpl implements Connection {
   private readonly maxAll: number
   private readonly highWaterMark: number
   private lineText: Effect.Effect<string, ConnectionError> | undefined = undefined
+  private delimiterText = ""
+  private delimiterBytes = noBytes
   private readonly wait: Effect.Effect<any, ConnectionError>
 
   constructor(socket: Net.Socket, options: Options | undefined) {
@@ -389,7 +392,7 @@ class ConnectionImpl implements Connection {
     }
     else {
       const until = pattern.until
-      unit = this.buffer.takeUntil(typeof until === "string" ? Buffer.from(until) : until, this.maxLineLength)
+      unit = this.buffer.takeUntil(typeof until === "string" ? this.encoded(until) : until, this.maxLineLength)
     }
     if (unit === tooLong) {
       // not fatal: the buffer drops the rest of the unit as it comes, and the handler may answer
@@ -412,6 +415,15 @@ class ConnectionImpl implements Connection {
       return Effect.fail(partial.length === 0 ? endOfStream : withoutStack(() => new ConnectionClosed({ partial })))
     }
     return undefined
+  }
+
+  /** A string delimiter as bytes, encoded once while it stays the same (not on every attempt). */
+  private encoded(delimiter: string): Buffer {
+    if (delimiter !== this.delimiterText) {
+      this.delimiterText = delimiter
+      this.delimiterBytes = Buffer.from(delimiter)
+    }
+    return this.delimiterBytes
   }
 
   /** `*a` past `maxAll`: the read fails, the bytes stay buffered. */
