@@ -72,7 +72,8 @@ const program = Effect.gen(function*() {
       host: "127.0.0.1",
       port,
       timeout: "5 seconds",
-      tls: { ca: Redacted.make(readFileSync(certFile, "utf8")), servername: "localhost" }
+      tls: { ca: Redacted.make(readFileSync(certFile, "utf8")), servername: "localhost" },
+      handshakeTimeout: "5 seconds"
     })
     yield* conn.send("hello over TLS\n")
     const line = yield* conn.receive("*l")

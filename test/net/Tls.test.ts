@@ -235,6 +235,12 @@ describe("Tls", () => {
         assert.strictEqual(error.reason, "Timeout")
         assert.strictEqual(error.timeoutMillis, 200)
         assert.isTrue(socket.destroyed)
+        // Tcp.connect takes it at the top level, next to `tls`, and passes it to the handshake
+        const connected = yield* flipTls(
+          Tcp.connect({ host: "127.0.0.1", port, tls: { ca: certs.ca }, handshakeTimeout: "150 millis" })
+        )
+        assert.strictEqual(connected.reason, "Timeout")
+        assert.strictEqual(connected.timeoutMillis, 150)
       })))
   })
 
