@@ -2,6 +2,9 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as FetchHttpClient from "effect/http/FetchHttpClient"
+import * as OtlpSerialization from "effect/observability/OtlpSerialization"
+import * as OtlpTracer from "effect/observability/OtlpTracer"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
@@ -286,6 +289,36 @@ describe("Http", () => {
       assert.include(metrics.body, "fiberloop_http_request_duration_seconds_bucket")
       assert.include(metrics.body, "fiberloop_connections_accepted")
     })))
+
+  it.live("exports a span per request and per connection with Effect's OTLP exporter", () =>
+    Effect.gen(function*() {
+      const receiver = yield* otlpReceiver
+      const tracing = OtlpTracer.layer({
+        url: `${receiver.url}/v1/traces`,
+        exportInterval: "100 millis",
+        resource: { serviceName: "fiberloop-test" }
+      }).pipe(
+        Layer.provide(OtlpSerialization.layerJson),
+        Layer.provide(FetchHttpClient.layer)
+      )
+      // the tracer layer flushes what is left when it closes
+      yield* live(Effect.gen(function*() {
+        const server = yield* Http.serve({ host: "127.0.0.1", port: 0, app: hello, connectionSpans: true })
+        assert.strictEqual((yield* request(`${server.url}/traced`)).body, "hello")
+      }).pipe(Effect.scoped, Effect.provide(tracing)))
+      const spans = yield* receiver.spans.pipe(
+        Effect.filterOrFail((spans) => spans.some((span) => span.name === "http.connection")),
+        Effect.retry({ times: 100, schedule: Schedule.spaced("20 millis") })
+      )
+      const requestSpan = spans.find((span) => span.name === "GET")
+      assert.isDefined(requestSpan)
+      assert.strictEqual(attribute(requestSpan!, "url.path"), "/traced")
+      assert.strictEqual(attribute(requestSpan!, "http.response.status_code"), 200)
+      const connection = spans.find((span) => span.name === "http.connection")!
+      assert.strictEqual(attribute(connection, "net.peer.ip"), "127.0.0.1")
+      assert.isAbove(attribute(connection, "net.bytes_written") as number, 0)
+      assert.strictEqual(attribute(connection, "outcome"), "closed")
+    }).pipe(Effect.timeout("15 seconds")))
 })
 
 /** The text of a test PEM. */
@@ -322,6 +355,42 @@ const ask = (socket: Net.Socket, data: string) =>
     socket.on("error", () => {})
     socket.write(data, () => {})
   })
+
+interface OtlpSpan {
+  readonly name: string
+  readonly attributes: ReadonlyArray<{ readonly key: string; readonly value: Record<string, unknown> }>
+}
+
+/** The value of a span attribute, whatever its OTLP type. */
+const attribute = (span: OtlpSpan, key: string): unknown => {
+  const value = span.attributes.find((a) => a.key === key)?.value
+  if (value === undefined) return undefined
+  const raw = value.stringValue ?? value.intValue ?? value.doubleValue ?? value.boolValue
+  return typeof raw === "string" && value.intValue !== undefined ? Number(raw) : raw
+}
+
+/** A local OTLP/HTTP receiver (JSON encoding) that keeps every span it is sent. */
+const otlpReceiver = Effect.acquireRelease(
+  Effect.callback<{ server: NodeHttp.Server; received: Array<OtlpSpan> }>((resume) => {
+    const received: Array<OtlpSpan> = []
+    const server = NodeHttp.createServer((req, res) => {
+      let body = ""
+      req.on("data", (chunk) => body += chunk)
+      req.on("end", () => {
+        const data = JSON.parse(body) as {
+          resourceSpans: Array<{ scopeSpans: Array<{ spans: Array<OtlpSpan> }> }>
+        }
+        for (const rs of data.resourceSpans) for (const ss of rs.scopeSpans) received.push(...ss.spans)
+        res.writeHead(200, { "content-type": "application/json" }).end("{}")
+      })
+    })
+    server.listen(0, "127.0.0.1", () => resume(Effect.succeed({ server, received })))
+  }),
+  ({ server }) => Effect.sync(() => server.close())
+).pipe(Effect.map(({ server, received }) => ({
+  url: `http://127.0.0.1:${(server.address() as Net.AddressInfo).port}`,
+  spans: Effect.sync(() => received as ReadonlyArray<OtlpSpan>)
+})))
 
 /** Polls `condition` every 10 ms, up to 3 seconds. */
 const waitFor = (condition: () => boolean) =>
