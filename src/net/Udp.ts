@@ -612,7 +612,7 @@ export class Udp extends Context.Service<Udp, {
   /** Binds a socket and runs `options.handler` per datagram until the scope closes. */
   readonly serve: <E, R>(
     options: Server.ServeOptions<E, R>
-  ) => Effect.Effect<Server.UdpServer, BindError, Scope.Scope | R>
+  ) => Effect.Effect<Server.UdpServer, BindError, Scope.Scope | Exclude<R, Scope.Scope>>
 }>()("fiberloop/net/Udp") {}
 
 /**
@@ -684,5 +684,23 @@ export const bind = (options?: BindOptions): Effect.Effect<UdpSocket, BindError,
  */
 export const serve = <E, R>(
   options: Server.ServeOptions<E, R>
-): Effect.Effect<Server.UdpServer, BindError, Scope.Scope | Udp | R> =>
+): Effect.Effect<Server.UdpServer, BindError, Scope.Scope | Udp | Exclude<R, Scope.Scope>> =>
   Udp.use((udp) => udp.serve(options))
+
+/**
+ * A UDP server that runs for the lifetime of the layer (the same shape as
+ * `Tcp.layerServer`).
+ *
+ * **Example** (A datagram echo in an application's layer graph)
+ *
+ * ```ts
+ * const EchoLive = Udp.layerServer({ port: 7000, handler: ({ data, reply }) => reply(data) })
+ * Layer.launch(EchoLive.pipe(Layer.provide(Loop.layer)))
+ * ```
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerServer = <E, R>(
+  options: Server.ServeOptions<E, R>
+): Layer.Layer<never, BindError, Exclude<R, Scope.Scope> | Udp> => Layer.effectDiscard(serve(options))

@@ -6,23 +6,24 @@
  * (no receive-loop fiber to wake per datagram); at the `concurrency` limit
  * datagrams wait in the socket's bounded buffer. Handlers get the datagram and
  * a `reply` function, never the socket, so none can close it; a failing
- * handler is counted and reported and the server goes on. Closing the scope
- * stops taking datagrams, interrupts the handlers and waits until none runs.
+ * handler is counted and reported and the server goes on. Each handler has a
+ * `Scope` of its own, closed when it ends. Closing the server's scope stops
+ * taking datagrams, lets running handlers finish for up to `drainTimeout`,
+ * then interrupts the rest. The handler bookkeeping is the one every fiberloop
+ * server shares (`internal/HandlerSet`).
  *
  * The public types are re-exported by `Udp`; users reach the server through
  * `Udp.serve`.
  *
  * @since 0.1.0
  */
-import * as Cause from "effect/Cause"
-import * as Context from "effect/Context"
+import type * as Cause from "effect/Cause"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Exit from "effect/Exit"
-import type * as Fiber from "effect/Fiber"
-import * as References from "effect/References"
-import * as Scope from "effect/Scope"
+import type * as Scope from "effect/Scope"
 import type * as Dgram from "node:dgram"
 import type * as DatagramBuffer from "./DatagramBuffer.ts"
+import * as HandlerSet from "./internal/HandlerSet.ts"
 import type { AddressInfo, BindError, BindOptions, Datagram, ReceiveError, SendError } from "./Udp.ts"
 
 // =============================================================================
@@ -67,16 +68,23 @@ export interface Incoming extends Datagram {
  * @since 0.1.0
  */
 export interface ServeOptions<E, R> extends BindOptions {
-  /** Runs once per datagram, in its own fiber. Its failures are reported, never stop the server. */
+  /**
+   * Runs once per datagram, in its own fiber, with a `Scope` of its own that
+   * closes when the handler ends. Its failures are reported, never stop the server.
+   */
   readonly handler: (datagram: Incoming) => Effect.Effect<unknown, E, R>
   /**
    * Handlers running at once (default 1024). At the limit the server stops
    * taking datagrams; they wait in the receive buffer, and beyond its capacity
-   * they are dropped and counted.
+   * they are dropped and counted. Named as Effect names fiber parallelism
+   * (`Effect.forEach(..., { concurrency })`): a datagram is not a connection,
+   * so TCP's `maxConnections` would mislead.
    */
   readonly concurrency?: number | "unbounded" | undefined
-  /** Called with a failed handler's cause; without it the failure is logged at warning level. */
+  /** Called with a failed handler's cause, in addition to the log (warning level; debug for network conditions). */
   readonly onError?: ((cause: Cause.Cause<E>, datagram: Datagram) => Effect.Effect<void>) | undefined
+  /** How long closing the server waits for running handlers before interrupting them. Default 5 seconds. */
+  readonly drainTimeout?: Duration.Input | undefined
 }
 
 /**
@@ -140,17 +148,23 @@ export interface ServedSocket {
 
 class UdpServerImpl implements UdpServer {
   received = 0
-  failures = 0
-  active = 0
   readonly socket: ServedSocket
-  constructor(socket: ServedSocket) {
+  readonly handlers: HandlerSet.HandlerSet<Incoming, any, any>
+  constructor(socket: ServedSocket, handlers: HandlerSet.HandlerSet<Incoming, any, any>) {
     this.socket = socket
+    this.handlers = handlers
   }
   get address(): AddressInfo {
     return this.socket.localAddress
   }
   get dropped(): number {
     return this.socket.dropped
+  }
+  get failures(): number {
+    return this.handlers.failed
+  }
+  get active(): number {
+    return this.handlers.size
   }
 }
 
@@ -171,65 +185,30 @@ export const serveWith = (
   bind: (options: BindOptions) => Effect.Effect<ServedSocket, BindError, Scope.Scope>
 ) =>
   Effect.fn("Udp.serve")(
-    function*<E, R>(options: ServeOptions<E, R>): Effect.fn.Return<UdpServer, BindError, Scope.Scope | R> {
+    function*<E, R>(
+      options: ServeOptions<E, R>
+    ): Effect.fn.Return<UdpServer, BindError, Scope.Scope | Exclude<R, Scope.Scope>> {
       const socket = yield* bind(options)
-      const server = new UdpServerImpl(socket)
       const concurrency = options.concurrency ?? 1024
       const limit = concurrency === "unbounded" ? Number.POSITIVE_INFINITY : Math.max(1, Math.floor(concurrency) || 1)
-      const handler = options.handler
-      const onError = options.onError
+      const handler = options.handler as (datagram: Incoming) => Effect.Effect<unknown, E, any>
       const buffer = socket.buffer
-      // handler fibers get the caller's services, without its scope and without the stack frame of this span
-      // (which would annotate every handler failure with a new Map)
-      const run = Effect.runForkWith(
-        Context.omit(Scope.Scope, References.CurrentStackFrame)(yield* Effect.context<R>()) as Context.Context<R>
-      )
-      const fibers = new Set<Fiber.Fiber<unknown, E>>()
       let draining = false
-      let closing = false
-      let idle: ((effect: Effect.Effect<void>) => void) | undefined
 
-      const report = (cause: Cause.Cause<E>, datagram: Datagram): void => {
-        if (Cause.hasInterruptsOnly(cause)) return
-        server.failures++
-        run(
-          onError !== undefined
-            ? Effect.ignoreCause(Effect.suspend(() => onError(cause, datagram)))
-            : Effect.logWarning("Udp.serve: handler failed", cause)
-        )
-      }
+      const handlers = yield* HandlerSet.make<Incoming, E, Exclude<R, Scope.Scope>>({
+        name: "Udp.serve",
+        onError: options.onError,
+        peerOf: (datagram) => `${datagram.address}:${datagram.port}`,
+        ended: () => drain(),
+        drainTimeout: options.drainTimeout,
+        tally: undefined
+      })
+      const server = new UdpServerImpl(socket, handlers)
 
       // Runs a handler at once, in a fiber of its own; it may finish synchronously.
       const start = (incoming: Incoming): void => {
         server.received++
-        server.active++
-        let effect: Effect.Effect<unknown, E, R>
-        try {
-          effect = handler(incoming)
-        } catch (defect) {
-          effect = Effect.die(defect)
-        }
-        const fiber = run(effect)
-        const exit = fiber.pollUnsafe()
-        if (exit !== undefined) return finish(exit, incoming)
-        fibers.add(fiber)
-        fiber.addObserver((exit) => {
-          fibers.delete(fiber)
-          finish(exit, incoming)
-          drain()
-        })
-        // the handler may have closed the server's scope before it first suspended
-        if (closing) fiber.interruptUnsafe()
-      }
-
-      const finish = (exit: Exit.Exit<unknown, E>, datagram: Datagram): void => {
-        server.active--
-        if (exit._tag === "Failure") report(exit.cause, datagram)
-        if (server.active === 0 && idle !== undefined) {
-          const resume = idle
-          idle = undefined
-          resume(Effect.void)
-        }
+        handlers.run(handler, incoming)
       }
 
       // Starts buffered datagrams while there is room; a loop, not a recursion.
@@ -237,7 +216,7 @@ export const serveWith = (
         if (draining) return
         draining = true
         try {
-          while (server.active < limit && socket.sink !== undefined) {
+          while (handlers.size < limit && socket.sink !== undefined) {
             const incoming = buffer.pollUnsafe()
             if (incoming === undefined) break
             // everything in a server's buffer was made by `sink` below
@@ -248,27 +227,14 @@ export const serveWith = (
         }
       }
 
-      // Stops taking datagrams, interrupts the handlers and waits until none runs,
-      // counting one still starting (a handler that closed this scope itself)
-      const waitIdle = Effect.callback<void>((resume) => {
-        if (server.active === 0) return resume(Effect.void)
-        idle = resume
-        return Effect.sync(() => {
-          idle = undefined
-        })
-      })
       yield* Effect.addFinalizer(() =>
         Effect.suspend(() => {
-          closing = true
           socket.sink = undefined
           socket.onError = undefined
-          for (const fiber of fibers) fiber.interruptUnsafe()
-          return waitIdle
+          return handlers.close
         })
       )
-      socket.onError = (error) => {
-        run(Effect.logWarning("Udp.serve: receive failed", error))
-      }
+      socket.onError = (error) => handlers.fork(Effect.logWarning("Udp.serve: receive failed", error))
       socket.sink = (data, info) => {
         const address = info.address
         const port = info.port
@@ -279,7 +245,7 @@ export const serveWith = (
           family: info.family,
           reply: (reply) => socket.sendToHost(reply, address, port)
         }
-        if (server.active < limit && buffer.size === 0) start(incoming)
+        if (handlers.size < limit && buffer.size === 0) start(incoming)
         else buffer.offerUnsafe(incoming)
       }
       return server

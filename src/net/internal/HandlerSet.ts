@@ -100,8 +100,8 @@ export class HandlerSet<S, E, R> {
   readonly fibers = new Set<Fiber.Fiber<unknown, unknown>>()
   /** Handlers that ended with a failure other than end of stream or interruption. */
   failed = 0
-  /** Set by `close`: handlers started from now on are interrupted at once. */
-  closing = false
+  /** Set once `close` has stopped waiting: handlers started from now on are interrupted at once. */
+  closed = false
   private readonly services: Context.Context<R>
   private readonly runFork: <A, E2>(effect: Effect.Effect<A, E2, R>) => Fiber.Fiber<A, E2>
   private readonly options: Options<S, E>
@@ -145,8 +145,9 @@ export class HandlerSet<S, E, R> {
     if (exit !== undefined) return this.finish(fiber, subject, scope, exit)
     this.fibers.add(fiber)
     fiber.addObserver((exit) => this.finish(fiber, subject, scope, exit))
-    // the handler may have closed the server's scope before it first suspended
-    if (this.closing) fiber.interruptUnsafe()
+    // the server closed while this handler was starting (the handler itself, or a fiber it resumed, closed it):
+    // nobody waits for it any more
+    if (this.closed) fiber.interruptUnsafe()
   }
 
   /** The handler has ended: close its scope (its finalizers run in a fiber if it has any), then report. */
@@ -203,22 +204,25 @@ export class HandlerSet<S, E, R> {
   }
 
   /**
-   * Stops: handlers started from now on are interrupted at once; the running
-   * ones get `drainTimeout` to finish, then are interrupted; waits until every
-   * one (and its finalizers) has ended. A handler that closes its own server
-   * is not waited for (it would wait for itself).
+   * Stops: the running handlers get `drainTimeout` to finish, then are
+   * interrupted; waits until every one (and its finalizers) has ended.
+   * Handlers started after that are interrupted at once. A handler that
+   * closes its own server is not waited for (it would wait for itself).
    */
   readonly close: Effect.Effect<void> = Effect.withFiber((current) => {
-    this.closing = true
     this.closer = current
-    if (this.others() === 0) return Effect.void
+    if (this.others() === 0) {
+      this.closed = true
+      return Effect.void
+    }
     const drained = this.drained = Deferred.makeUnsafe<void>()
     const interruptOthers = Effect.suspend(() => {
       for (const fiber of this.fibers) if (fiber !== current) fiber.interruptUnsafe()
       return Deferred.await(drained)
     })
     return Deferred.await(drained).pipe(
-      Effect.timeoutOrElse({ duration: this.drainMillis, orElse: () => interruptOthers })
+      Effect.timeoutOrElse({ duration: this.drainMillis, orElse: () => interruptOthers }),
+      Effect.ensuring(Effect.sync(() => (this.closed = true)))
     )
   })
 }
