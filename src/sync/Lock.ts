@@ -15,10 +15,10 @@
  * ("cannot release a lock not owned") is `"NotOwner"`, and "lock is not
  * re-entrant" is `"NotReentrant"`.
  *
- * Only waiters allocate: an uncontended `withLock` touches two fields. A lock
- * taken with `get` also observes its owner fiber (to free itself if the owner
- * ends holding it) until the release that frees it, so a fiber holds one
- * observer per lock it holds, never more.
+ * Only waiters allocate: an uncontended acquire and release touch a few
+ * fields. A lock taken with `get` is freed if its owner fiber ends holding it:
+ * each fiber that uses `get` gets one exit observer, however many locks it
+ * takes, and a released lock keeps no hold on the fiber.
  *
  * @since 0.1.0
  */
@@ -169,6 +169,51 @@ class Waiter extends TimedWaiter<number, LockError> {}
 const fail = (reason: LockErrorReason, waited = 0) => Exit.fail(new LockError({ reason, waited }))
 
 
+// The locks one fiber holds through `get`, freed if the fiber ends holding
+// them. One observer per fiber however many locks it takes, and the locks are
+// an intrusive list, so a `get` and its release allocate nothing and a lock
+// leaves the list (and the fiber) when it is released.
+class Holder {
+  head: LockImpl | undefined = undefined
+  readonly fiber: Fiber.Fiber<unknown, unknown>
+  constructor(fiber: Fiber.Fiber<unknown, unknown>) {
+    this.fiber = fiber
+  }
+  readonly onExit = (): void => {
+    let lock = this.head
+    while (lock !== undefined) {
+      const next = lock.next
+      lock.ownerEnded()
+      lock = next
+    }
+  }
+  link(lock: LockImpl): void {
+    lock.next = this.head
+    if (this.head !== undefined) this.head.prev = lock
+    this.head = lock
+    lock.linked = true
+  }
+  unlink(lock: LockImpl): void {
+    if (lock.prev !== undefined) lock.prev.next = lock.next
+    else this.head = lock.next
+    if (lock.next !== undefined) lock.next.prev = lock.prev
+    lock.prev = lock.next = undefined
+    lock.linked = false
+  }
+}
+
+const holders = new WeakMap<Fiber.Fiber<unknown, unknown>, Holder>()
+
+const holderOf = (fiber: Fiber.Fiber<unknown, unknown>): Holder => {
+  let holder = holders.get(fiber)
+  if (holder === undefined) {
+    holder = new Holder(fiber)
+    holders.set(fiber, holder)
+    fiber.addObserver(holder.onExit)
+  }
+  return holder
+}
+
 class LockImpl implements Lock {
   owner: Fiber.Fiber<unknown, unknown> | undefined = undefined
   depth = 0
@@ -176,11 +221,13 @@ class LockImpl implements Lock {
   readonly waiters = new Set<Waiter>()
   readonly reentrant: boolean
   readonly timeout: number
-  // The owner, when it acquired with `get`: watched so that the lock is freed
-  // if it ends while holding it. The observer is removed when the lock leaves
-  // it, so a fiber's observers never outnumber the locks it holds.
-  watched: Fiber.Fiber<unknown, unknown> | undefined = undefined
-  unwatch: (() => void) | undefined = undefined
+  // While the owner holds the lock through `get`, the lock is linked into the
+  // owner's Holder (`prev`/`next`). `holder` stays after the release, so a
+  // fiber looping on get/release finds its Holder without a lookup.
+  holder: Holder | undefined = undefined
+  linked = false
+  prev: LockImpl | undefined = undefined
+  next: LockImpl | undefined = undefined
 
   readonly release: Effect.Effect<void, LockError>
   readonly destroy: Effect.Effect<void>
@@ -226,14 +273,10 @@ class LockImpl implements Lock {
     return undefined
   }
 
-  readonly onOwnerExit = (): void => {
-    const fiber = this.watched
-    this.watched = undefined
-    this.unwatch = undefined
-    if (fiber !== undefined && this.owner === fiber) {
-      this.depth = 0
-      this.handOff()
-    }
+  // The owner ended holding the lock (taken with `get`): free it.
+  ownerEnded(): void {
+    this.depth = 0
+    this.handOff()
   }
 
   acquire(fiber: Fiber.Fiber<unknown, unknown>, timeout: number): Effect.Effect<number, LockError> {
@@ -301,11 +344,12 @@ class LockImpl implements Lock {
     Deferred.doneUnsafe(waiter.deferred, fail("Timeout", waiter.waited()))
   }
 
-  // Called with the owner only; a nested `get` finds it watched already.
+  // Called with the owner only; a nested `get` finds the lock linked already.
   watch(fiber: Fiber.Fiber<unknown, unknown>): void {
-    if (this.watched === fiber) return
-    this.watched = fiber
-    this.unwatch = fiber.addObserver(this.onOwnerExit)
+    if (this.linked) return
+    let holder = this.holder
+    if (holder === undefined || holder.fiber !== fiber) holder = this.holder = holderOf(fiber)
+    holder.link(this)
   }
 
   releaseFor(fiber: Fiber.Fiber<unknown, unknown>): Effect.Effect<void, LockError> {
@@ -326,11 +370,7 @@ class LockImpl implements Lock {
   // The lock is free: stop watching the last owner, and give the lock to the
   // longest waiter, or leave it unowned.
   handOff(): void {
-    if (this.unwatch !== undefined) {
-      this.unwatch()
-      this.unwatch = undefined
-      this.watched = undefined
-    }
+    if (this.linked) this.holder!.unlink(this)
     if (this.waiters.size > 0 && !this.destroyed) {
       for (const waiter of this.waiters) {
         this.waiters.delete(waiter)

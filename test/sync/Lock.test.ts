@@ -190,42 +190,59 @@ describe("Lock", () => {
       assert.isTrue(Exit.isSuccess(yield* Fiber.await(leaker)))
     }))
 
-  it.effect("a released lock leaves no observer on the fiber that got it", () =>
+  it.effect("locks taken with get leave one observer on the fiber, however many", () =>
     Effect.gen(function*() {
       // The test runner observes this fiber once it first yields.
       yield* Effect.yieldNow
       const self = Fiber.getCurrent()!
       const before = observersOf(self)
+      // Held with `get`: the fiber is observed, to free the lock if it ends.
       const lock = yield* Lock.make()
-      // Held with `get`: the lock watches its owner, to free itself if the owner ends.
       yield* lock.get()
-      assert.strictEqual(observersOf(self), before + 1)
       yield* lock.get()
       assert.strictEqual(observersOf(self), before + 1)
       yield* lock.release
       yield* lock.release
-      assert.strictEqual(observersOf(self), before)
       for (let i = 0; i < 100_000; i++) {
         const each = yield* Lock.make()
         yield* each.get()
         yield* each.release
       }
-      assert.strictEqual(observersOf(self), before)
-      // A waiter that got the lock by hand-off, then released it.
+      const held = yield* Effect.forEach([1, 2, 3], () => Lock.make())
+      yield* Effect.forEach(held, (each) => each.get())
+      assert.strictEqual(observersOf(self), before + 1)
+      yield* Effect.forEach(held, (each) => each.release)
+      // A waiter that got the lock by hand-off: observed once too.
       yield* lock.get()
       const waiter = yield* Effect.forkChild(
-        Effect.gen(function*() {
-          yield* lock.get()
-          const held = observersOf(Fiber.getCurrent()!)
-          yield* lock.release
-          return [held, observersOf(Fiber.getCurrent()!)] as const
-        })
+        Effect.andThen(lock.get(), Effect.sync(() => observersOf(Fiber.getCurrent()!)))
       )
       yield* waitersOf(lock, 1)
       const base = observersOf(waiter)
       yield* lock.release
-      assert.deepStrictEqual(yield* Fiber.join(waiter), [base + 1, base])
-      assert.strictEqual(observersOf(self), before)
+      assert.strictEqual(yield* Fiber.join(waiter), base + 1)
+      // It ended holding the lock, so the lock is free again.
+      assert.isFalse(yield* lock.locked)
+    }))
+
+  it.effect("a fiber that released a lock and ended does not free it under its next owner", () =>
+    Effect.gen(function*() {
+      const lock = yield* Lock.make()
+      const done = yield* Deferred.make<void>()
+      const user = yield* Effect.forkChild(
+        Effect.andThen(Effect.andThen(lock.get(), lock.release), Deferred.await(done)),
+        { startImmediately: true }
+      )
+      assert.isFalse(yield* lock.locked)
+      const latch = yield* Deferred.make<void>()
+      const holder = yield* Effect.forkChild(lock.withLock(Deferred.await(latch)), { startImmediately: true })
+      yield* Deferred.succeed(done, undefined)
+      yield* Fiber.join(user)
+      assert.isTrue(yield* lock.locked)
+      assert.strictEqual((yield* Effect.flip(lock.get(0))).reason, "Timeout")
+      yield* Deferred.succeed(latch, undefined)
+      yield* Fiber.join(holder)
+      assert.isFalse(yield* lock.locked)
     }))
 
   it.effect.prop(
