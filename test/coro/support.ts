@@ -1,0 +1,23 @@
+/**
+ * Test helpers for the coroutine facade: a Copas instance per test on one
+ * shared set of live services, and a bounded way to run promise code as a test.
+ */
+import * as Effect from "effect/Effect"
+import * as Copas from "../../src/coro/copas.ts"
+import * as Runtime from "../../src/coro/Runtime.ts"
+import * as Socketloop from "../../src/coro/socketloop.ts"
+
+const services = Runtime.makeDefault().context
+
+/** A fresh Copas instance (its own scheduler) on the live network services. */
+export const makeCopas = (): Copas.Copas => Copas.make(Runtime.make(services))
+
+/** A fresh socketloop over a fresh Copas instance. */
+export const makeSocketloop = (): Socketloop.Socketloop => Socketloop.make(makeCopas())
+
+/** Runs promise code as a live test, failing it after `seconds`. */
+export const bounded = (body: () => Promise<void>, seconds = 15) =>
+  Effect.tryPromise(body).pipe(Effect.timeout(`${seconds} seconds`))
+
+/** Seconds elapsed since `start` (a `performance.now()` reading). */
+export const since = (start: number): number => (performance.now() - start) / 1000
