@@ -9,6 +9,10 @@
  * closes drops out of a worker's select (Go's nil-channel idiom), and a worker
  * stops when both are closed. Results go through a third channel to a
  * collector reading it as a Stream. It prints what each worker did, then exits.
+ *
+ * fiberloop's channels are `Sync.Channel` at the package root (in an app:
+ * `import { Sync } from "fiberloop"`), so they never clash with `effect/Channel`;
+ * `import { Channel } from "fiberloop/sync"` is the unprefixed alternative.
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Console from "effect/Console"
@@ -16,7 +20,7 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
-import { Channel } from "../src/sync/index.ts"
+import { Sync } from "../src/index.ts"
 
 interface Result {
   readonly worker: number
@@ -25,11 +29,11 @@ interface Result {
 }
 
 const program = Effect.gen(function*() {
-  const jobs = yield* Channel.make<string>({ capacity: 4 })
-  const urgent = yield* Channel.make<string>({ capacity: 1 })
-  const results = yield* Channel.make<Result>({ capacity: "unbounded" })
+  const jobs = yield* Sync.Channel.make<string>({ capacity: 4 })
+  const urgent = yield* Sync.Channel.make<string>({ capacity: 1 })
+  const results = yield* Sync.Channel.make<Result>({ capacity: "unbounded" })
 
-  const producer = (name: string, count: number, channel: Channel.Channel<string>, pause: Duration.Input) =>
+  const producer = (name: string, count: number, channel: Sync.Channel.Channel<string>, pause: Duration.Input) =>
     Effect.forEach(
       Array.from({ length: count }, (_, i) => `${name}-${i + 1}`),
       (job) => Effect.andThen(channel.send(job), Effect.sleep(pause)),
@@ -42,10 +46,10 @@ const program = Effect.gen(function*() {
       let open = { urgent: true, jobs: true }
       while (open.urgent || open.jobs) {
         const cases = [
-          ...(open.urgent ? [Channel.onReceive(urgent)] : []),
-          ...(open.jobs ? [Channel.onReceive(jobs)] : [])
+          ...(open.urgent ? [Sync.Channel.onReceive(urgent)] : []),
+          ...(open.jobs ? [Sync.Channel.onReceive(jobs)] : [])
         ]
-        const r = yield* Channel.select(cases, { timeout: "30 millis" })
+        const r = yield* Sync.Channel.select(cases, { timeout: "30 millis" })
         switch (r._tag) {
           case "Received": {
             const isUrgent = cases[r.index].channel === urgent
@@ -65,7 +69,7 @@ const program = Effect.gen(function*() {
     })
 
   const workers = yield* Effect.forEach([1, 2, 3], (id) => Effect.forkChild(worker(id)))
-  const collector = yield* Effect.forkChild(Stream.runCollect(Channel.toStream(results)))
+  const collector = yield* Effect.forkChild(Stream.runCollect(Sync.Channel.toStream(results)))
 
   yield* Effect.all([
     producer("a", 8, jobs, "1 millis"),
@@ -89,7 +93,10 @@ const program = Effect.gen(function*() {
   const urgentDone = done.filter((r) => r.urgent).map((r) => r.job)
   yield* Console.log(`${done.length} jobs done; urgent ones: ${urgentDone.join(", ")}`)
   // A non-blocking poll on the drained, closed channels.
-  const last = yield* Channel.select([Channel.onReceive(jobs), Channel.onReceive(urgent)], { default: true })
+  const last = yield* Sync.Channel.select(
+    [Sync.Channel.onReceive(jobs), Sync.Channel.onReceive(urgent)],
+    { default: true }
+  )
   yield* Console.log(`after close, select reports: ${last._tag}`)
 })
 
