@@ -2,8 +2,9 @@
  * The default Layer graph and a `main` that runs a program on it.
  *
  * `Loop.layer` gives a program every network service fiberloop has, over the
- * real network with the system resolver. Replace any part of it (a static
- * `Dns`, another `Tcp`) with ordinary `Layer` composition.
+ * real network with the system resolver. `Loop.layerWithoutDns` is the same
+ * graph with the resolver left as an input, for a static `Dns` in tests or a
+ * resolver of your own. docs/wiring.md shows every way to put them together.
  *
  * @since 0.1.0
  */
@@ -14,6 +15,26 @@ import * as Layer from "effect/Layer"
 import type * as Dns from "effect/net/Dns"
 import * as Tcp from "./net/Tcp.ts"
 import * as Udp from "./net/Udp.ts"
+
+/**
+ * Every service of `Loop.layer` but the resolver, which it takes as an input:
+ * provide any `Dns` layer (`Dns.layerStatic` in tests, a caching or DNS-over-
+ * HTTPS resolver in production). Named for what it leaves out, as the layer's
+ * third type parameter says; a function taking the `Dns` layer would add
+ * nothing to `Layer.provide`.
+ *
+ * **Example** (A static resolver in a test)
+ *
+ * ```ts
+ * const TestLoop = Loop.layerWithoutDns.pipe(
+ *   Layer.provideMerge(Dns.layerStatic({ hosts: { "db.test": ["127.0.0.1"] } }))
+ * )
+ * ```
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerWithoutDns: Layer.Layer<Tcp.Tcp | Udp.Udp, never, Dns.Dns> = Layer.mergeAll(Tcp.layer, Udp.layer)
 
 /**
  * Every service a fiberloop program may need, on the real network.
@@ -27,7 +48,7 @@ import * as Udp from "./net/Udp.ts"
  * @category layers
  * @since 0.1.0
  */
-export const layer: Layer.Layer<Tcp.Tcp | Udp.Udp | Dns.Dns> = Layer.mergeAll(Tcp.layer, Udp.layer).pipe(
+export const layer: Layer.Layer<Tcp.Tcp | Udp.Udp | Dns.Dns> = layerWithoutDns.pipe(
   Layer.provideMerge(NodeDns.layer)
 )
 
