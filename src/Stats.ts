@@ -13,6 +13,7 @@
 import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
+import * as HttpMetrics from "./net/HttpMetrics.ts"
 
 /**
  * Connections accepted by every server.
@@ -216,6 +217,8 @@ export interface Snapshot {
   readonly failures: number
   readonly bytesRead: number
   readonly bytesWritten: number
+  /** Requests of every `Http` server: by status class, aborted, in flight. */
+  readonly http: HttpMetrics.Snapshot
 }
 
 /**
@@ -239,7 +242,8 @@ export const snapshot: Effect.Effect<Snapshot> = Effect.andThen(Effect.sync(flus
   handshakes: Metric.value(handshakesInFlight),
   failures: Metric.value(handlerFailures),
   bytesRead: Metric.value(bytesRead),
-  bytesWritten: Metric.value(bytesWritten)
+  bytesWritten: Metric.value(bytesWritten),
+  http: HttpMetrics.snapshot
 }).pipe(
   Effect.map((s) => ({
     accepted: s.accepted.count,
@@ -250,6 +254,7 @@ export const snapshot: Effect.Effect<Snapshot> = Effect.andThen(Effect.sync(flus
     handshakes: s.handshakes.value,
     failures: s.failures.count,
     bytesRead: s.bytesRead.count,
-    bytesWritten: s.bytesWritten.count
+    bytesWritten: s.bytesWritten.count,
+    http: s.http
   }))
 ))

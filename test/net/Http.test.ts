@@ -19,6 +19,7 @@ import type * as Net from "node:net"
 import type { TLSSocket as TlsSocket } from "node:tls"
 import * as Http from "../../src/net/Http.ts"
 import * as HttpMetrics from "../../src/net/HttpMetrics.ts"
+import * as Stats from "../../src/Stats.ts"
 import type * as Tls from "../../src/net/Tls.ts"
 import { Certs, CertsLive } from "./certs.ts"
 import { rawClient, rawWrite, readToEnd, TcpLive } from "./support.ts"
@@ -283,6 +284,8 @@ describe("Http", () => {
       const after = yield* HttpMetrics.snapshot
       assert.strictEqual(after.requests["2xx"] - before.requests["2xx"], 2)
       assert.strictEqual(after.requests["4xx"] - before.requests["4xx"], 1)
+      // Stats.snapshot carries the same counts
+      assert.deepStrictEqual((yield* Stats.snapshot).http.requests, after.requests)
       const metrics = yield* request(`${server.url}/metrics`)
       assert.strictEqual(metrics.status, 200)
       assert.match(metrics.body, /fiberloop_http_requests\{status_class="2xx"\} \d+/)
