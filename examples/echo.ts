@@ -8,14 +8,18 @@ import { Loop, Tcp } from "../src/index.ts"
 
 const port = Number(process.argv[2] ?? 7000)
 
+// hoisted: one generator function serves every connection
+const echo = Effect.fnUntraced(function*(conn: Tcp.Connection) {
+  for (;;) yield* conn.send(`${yield* conn.receive("*l")}\n`)
+})
+
 const program = Effect.gen(function*() {
   const server = yield* Tcp.serve({
     host: "127.0.0.1",
     port,
     maxConnections: 10_000,
     idle: "5 minutes",
-    handler: (conn) =>
-      Effect.forever(Effect.flatMap(conn.receive("*l"), (line) => conn.send(`${line}\n`)), { disableYield: true })
+    handler: echo
   })
   yield* Effect.log(`echo server on ${server.address.host}:${server.address.port} (try: nc 127.0.0.1 ${server.address.port})`)
   return yield* Effect.never
