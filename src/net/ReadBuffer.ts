@@ -253,8 +253,13 @@ export class ReadBuffer {
   /** Forgets the (consumed) first chunk. Consumed slots are reclaimed in batches, so each costs O(1). */
   private dropHead(): void {
     const chunks = this.chunks
-    chunks[this.head++] = empty
     this.offset = 0
+    // the usual case: the only chunk
+    if (chunks.length === 1) {
+      chunks.pop()
+      return
+    }
+    chunks[this.head++] = empty
     if (this.head === chunks.length) {
       chunks.length = 0
       this.head = 0
