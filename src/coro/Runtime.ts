@@ -429,12 +429,17 @@ export class Runtime {
   ): Effect.Effect<void> {
     return Effect.suspend(() => {
       thread.fiber = Fiber.getCurrent()!
+      this.unschedule(thread)
       this.setState(thread, "running")
-      return Effect.map(this.runBody(thread, body, args), (exit) => {
-        this.setState(thread, between)
-        if (exit._tag === "Failure") this.report(failureOf(exit), thread, handler ?? thread.errorHandler)
-        this.notify()
-      })
+      return Effect.onExit(this.runBody(thread, body, args), (exit) =>
+        Effect.sync(() => {
+          this.unschedule(thread)
+          if (thread.exit === undefined) this.setState(thread, between)
+          if (exit._tag === "Success" && exit.value._tag === "Failure") {
+            this.report(failureOf(exit.value), thread, handler ?? thread.errorHandler)
+          }
+          this.notify()
+        }))
     })
   }
 
@@ -530,7 +535,8 @@ export class Runtime {
     return this.runFork(effect)
   }
 
-  private end(thread: ThreadImpl, exit: Exit.Exit<unknown, unknown>): void {
+  /** Marks a thread ended (reporting a failure to its error handler). */
+  end(thread: ThreadImpl, exit: Exit.Exit<unknown, unknown>): void {
     if (thread.exit !== undefined) return
     this.unschedule(thread)
     this.clearTimeout(thread)

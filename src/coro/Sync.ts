@@ -18,7 +18,7 @@ import * as SyncLock from "../sync/Lock.ts"
 import * as SyncQueue from "../sync/Queue.ts"
 import * as SyncSemaphore from "../sync/Semaphore.ts"
 import * as SyncTimer from "../sync/Timer.ts"
-import { copasError, toCopasError } from "./Errors.ts"
+import { type CopasError, copasError, toCopasError } from "./Errors.ts"
 import type { Body, ErrorHandler, Runtime, Thread, ThreadImpl } from "./Runtime.ts"
 
 const ms = (seconds: number): number => seconds * 1000
@@ -62,6 +62,7 @@ export class Lock {
   readonly lock: SyncLock.Lock
   private readonly runtime: Runtime
   private readonly timeout: number
+  private destroyed = false
 
   constructor(runtime: Runtime, timeout = 10, notReentrant = false) {
     if (!(timeout >= 0)) throw copasError("timeout must be >= 0")
@@ -73,18 +74,39 @@ export class Lock {
   /** Acquires the lock; resolves with the seconds waited. */
   get(timeout = this.timeout): Promise<number> {
     return this.runtime.call(
-      () => Effect.mapError(Effect.map(this.lock.get(ms(timeout)), (waited) => waited / 1000), waitedError),
+      (thread) =>
+        Effect.mapError(
+          Effect.flatMap(this.lock.get(ms(timeout)), (waited) =>
+            waited > 0 ? this.resumed(thread, waited / 1000) : Effect.succeed(0)),
+          waitedError
+        ),
       kindOf(timeout)
     )
   }
 
+  /**
+   * A waiter handed the lock resumes at the next step, as in Copas, and fails
+   * with `"destroyed"` if the lock was destroyed meanwhile.
+   */
+  private resumed(thread: ThreadImpl | undefined, waited: number): Effect.Effect<number, CopasError> {
+    const check = Effect.suspend(() =>
+      this.destroyed ? Effect.fail(copasError("destroyed", { waited })) : Effect.succeed(waited)
+    )
+    return thread === undefined ? check : Effect.andThen(this.runtime.pause(thread, 0), check)
+  }
+
   /** Releases one acquisition; rejects with `"cannot release a lock not owned"`. */
   release(): Promise<true> {
-    return this.runtime.call(() => Effect.as(this.lock.release, true as const), "run")
+    return this.runtime.call(
+      () => this.destroyed ? Effect.fail(copasError("destroyed")) : Effect.as(this.lock.release, true as const),
+      "run"
+    )
   }
 
   /** Fails every waiter with `"destroyed"`, and every later call. */
   destroy(): true {
+    if (this.destroyed) throw copasError("destroyed")
+    this.destroyed = true
     Effect.runSync(this.lock.destroy)
     return true
   }
@@ -113,6 +135,7 @@ export class Semaphore {
   readonly semaphore: SyncSemaphore.Semaphore
   private readonly runtime: Runtime
   private readonly timeout: number
+  private destroyed = false
 
   constructor(runtime: Runtime, max: number, start = 0, timeout = 10) {
     if (!(timeout >= 0)) throw copasError("timeout must be >= 0")
@@ -125,13 +148,25 @@ export class Semaphore {
   /** Takes `n` permits, waiting FIFO; rejects with `"timeout"`, `"too many"` (n > max) or `"destroyed"`. */
   take(n = 1, timeout = this.timeout): Promise<true> {
     return this.runtime.call(
-      () => Effect.mapError(Effect.as(this.semaphore.take(n, ms(timeout)), true as const), waitedError),
+      (thread) =>
+        Effect.suspend(() => {
+          const waits = runNow(this.semaphore.waiting) > 0 || runNow(this.semaphore.count) < n
+          const taken = Effect.mapError(Effect.as(this.semaphore.take(n, ms(timeout)), true as const), waitedError)
+          if (!waits || thread === undefined) return taken
+          // a waiter served resumes at the next step, as in Copas
+          return Effect.flatMap(taken, () =>
+            Effect.andThen(
+              this.runtime.pause(thread, 0),
+              Effect.suspend(() => this.destroyed ? Effect.fail(copasError("destroyed")) : Effect.succeed(true as const))
+            ))
+        }),
       kindOf(timeout)
     )
   }
 
   /** Gives `n` permits; beyond `max` the count is capped, waiters are served, and it throws `"too many"`. */
   give(n = 1): true {
+    this.check()
     const free = runNow(this.semaphore.count)
     if (free + n > this.semaphore.max) {
       if (this.semaphore.max > free) runNow(this.semaphore.give(this.semaphore.max - free))
@@ -143,18 +178,26 @@ export class Semaphore {
 
   /** Permits available now. */
   get_count(): number {
+    this.check()
     return runNow(this.semaphore.count)
   }
 
   /** Permits waited for beyond those available. */
   get_wait(): number {
+    this.check()
     return runNow(this.semaphore.waiting) - runNow(this.semaphore.count)
   }
 
   /** Fails every waiter with `"destroyed"`, and every later call. */
   destroy(): true {
+    this.check()
+    this.destroyed = true
     Effect.runSync(this.semaphore.destroy)
     return true
+  }
+
+  private check(): void {
+    if (this.destroyed) throw copasError("destroyed")
   }
 }
 
@@ -196,8 +239,13 @@ export class Queue {
     this.queue = Effect.runSync(Scope.provide(SyncQueue.make<unknown>(), this.scope))
   }
 
+  /** Destroyed, or stopped and drained (a stopped queue destroys itself once empty). */
+  private get done(): boolean {
+    return this.destroyed || (this.stopped && runNow(this.queue.length) === 0)
+  }
+
   private check(): void {
-    if (this.destroyed) throw copasError("destroyed")
+    if (this.done) throw copasError("destroyed")
   }
 
   /** Appends an item; returns true. */
@@ -213,7 +261,7 @@ export class Queue {
     return this.runtime.call(
       () =>
         Effect.suspend(() => {
-          if (this.destroyed) return Effect.fail(copasError("destroyed"))
+          if (this.done) return Effect.fail(copasError("destroyed"))
           return Effect.mapError(this.queue.pop(ms(timeout)), (e) =>
             copasError(e.reason === "Timeout" ? "timeout" : "destroyed", { cause: e }))
         }),
@@ -263,7 +311,7 @@ export class Queue {
 
   /** Drops every item; waiters get `"destroyed"`; workers end. */
   destroy(): true {
-    this.check()
+    if (this.destroyed) throw copasError("destroyed")
     this.destroyed = true
     this.stopped = true
     Effect.runFork(Scope.close(this.scope, Exit.void))
@@ -275,7 +323,8 @@ export class Queue {
     this.check()
     const runtime = this.runtime
     const thread = runtime.makeThread(`${this.name}:worker_${++this.workerIds}`, "parked")
-    Effect.runSync(this.queue.addWorker((item) => runtime.runTurn(thread, fn, [item], "parked")))
+    const fiber = Effect.runSync(this.queue.addWorker((item) => runtime.runTurn(thread, fn, [item], "parked")))
+    fiber.addObserver(() => runtime.end(thread, Exit.void))
     return thread
   }
 }

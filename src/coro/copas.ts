@@ -506,7 +506,7 @@ export class Copas {
     PENDING,
     SUCCESS,
     ERROR
-  }
+  } as const
 
   // ---------------------------------------------------------------------------
   // Bridges

@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { CopasError } from "../../src/coro/Errors.ts"
 import type { Thread } from "../../src/coro/Runtime.ts"
-import { bounded, makeCopas, since } from "./support.ts"
+import { bounded, loop, makeCopas, since } from "./support.ts"
 
 describe("copas loop", () => {
   it.live("addthread defers the body to the next step, in order, with its arguments", () =>
@@ -15,7 +15,7 @@ describe("copas loop", () => {
       }, "2")
       log.push("added")
       assert.deepStrictEqual(log, ["added"])
-      await c.loop()
+      await loop(c)
       assert.deepStrictEqual(log, ["added", "a1", "b2"])
     }))
 
@@ -24,7 +24,7 @@ describe("copas loop", () => {
       const c = makeCopas()
       let name: string | undefined
       let running = false
-      await c.loop(async () => {
+      await loop(c, async () => {
         name = c.getthreadname()
         running = c.running
       })
@@ -32,7 +32,7 @@ describe("copas loop", () => {
       assert.isTrue(running)
       assert.isFalse(c.running)
       let again = 0
-      for (let i = 0; i < 3; i++) await c.loop(() => void again++)
+      for (let i = 0; i < 3; i++) await loop(c, () => void again++)
       assert.strictEqual(again, 3)
     }))
 
@@ -48,7 +48,7 @@ describe("copas loop", () => {
           }
         })
       }
-      await c.loop()
+      await loop(c)
       assert.strictEqual(log.length, 100)
       for (let i = 0; i < 100; i++) assert.strictEqual(log[i], i % 2 === 0 ? "a" : "b")
     }))
@@ -65,7 +65,7 @@ describe("copas loop", () => {
         const s = await c.pause(0.2)
         slept.push(s, since(start))
       })
-      await c.loop()
+      await loop(c)
       assert.strictEqual(slept.length, 5)
       for (const s of slept.slice(0, 3)) assert.isTrue(s >= 0 && s < 0.1, String(s))
       assert.isTrue(slept[3]! >= 0.199 && slept[3]! < 0.25, `pause(0.2) returned ${slept[3]}`)
@@ -77,7 +77,7 @@ describe("copas loop", () => {
       const c = makeCopas()
       const order: Array<number> = []
       for (const d of [0.15, 0.05, 0.1]) c.addthread(async () => order.push(await c.pause(d) > 0 ? d : -1))
-      await c.loop()
+      await loop(c)
       assert.deepStrictEqual(order, [0.05, 0.1, 0.15])
     }))
 
@@ -95,7 +95,7 @@ describe("copas loop", () => {
         c.wakeup(c.current()!) // not paused: no-op
       })
       const start = performance.now()
-      await c.loop()
+      await loop(c)
       assert.isTrue(since(start) < 1, "loop waited for the sleeper")
       assert.isTrue(slept >= 0.09 && slept < 1, `pause returned ${slept}`)
       assert.isTrue(parked >= 0.09 && parked < 1, `pauseforever returned ${parked}`)
@@ -115,7 +115,7 @@ describe("copas loop", () => {
         c.removethread(sleeper) // again: no-op
       })
       const start = performance.now()
-      await c.loop()
+      await loop(c)
       assert.isTrue(since(start) < 1)
       assert.isFalse(continued)
       assert.strictEqual(sleeper.state, "done")
@@ -127,7 +127,7 @@ describe("copas loop", () => {
       let ran = false
       const t = c.addthread(() => void (ran = true))
       c.removethread(t)
-      await c.loop()
+      await loop(c)
       assert.isFalse(ran)
     }))
 
@@ -167,7 +167,7 @@ describe("copas loop", () => {
           await c.pause(0.05)
           after = true
         })
-        await c.loop()
+        await loop(c)
         assert.isTrue(after)
         assert.sameMembers(seen, [
           "own:boom:own",
@@ -185,7 +185,7 @@ describe("copas loop", () => {
       const c = makeCopas()
       let text = ""
       c.addnamedthread("worker", () => void (text = c.gettraceback(new Error("oops"), undefined, { name: "sock" })))
-      await c.loop()
+      await loop(c)
       assert.isTrue(text.startsWith("oops (coroutine: worker, socket: sock)"), text)
     }))
 
@@ -198,7 +198,7 @@ describe("copas loop", () => {
         c.addthread(function*() {
           yield 42
         })
-        await c.loop()
+        await loop(c)
       } finally {
         c.seterrorhandler((e, t, s) => void process.stderr.write(c.gettraceback(e, t, s)), true)
       }
@@ -220,11 +220,11 @@ describe("copas loop", () => {
         await c.pause(0.05)
         log.push("after exit")
       })
-      await c.loop()
+      await loop(c)
       assert.deepStrictEqual(log, ["released:true", "after exit"])
       // each loop resets the exit state
       let exitingAtStart = true
-      await c.loop(() => void (exitingAtStart = c.exiting()))
+      await loop(c, () => void (exitingAtStart = c.exiting()))
       assert.isFalse(exitingAtStart)
     }))
 
@@ -244,7 +244,7 @@ describe("copas loop", () => {
         await c.pause(0.05)
         log.push("still running")
       })
-      await c.loop()
+      await loop(c)
       assert.deepStrictEqual(log, ["exited", "waiter", "still running"])
     }))
 
@@ -256,7 +256,7 @@ describe("copas loop", () => {
         c.timeout(0.1, (t) => c.wakeup(t))
         woken = await c.pauseforever()
       })
-      await c.loop()
+      await loop(c)
       assert.isTrue(woken >= 0.09 && woken < 1, String(woken))
     }))
 
@@ -278,7 +278,7 @@ describe("copas loop", () => {
         }
         await c.pause(0.1)
       })
-      await c.loop()
+      await loop(c)
       assert.deepStrictEqual(fired, ["second"])
       assert.instanceOf(negative, CopasError)
     }))
@@ -295,7 +295,7 @@ describe("copas loop", () => {
           })
           await c.pause(0.1)
         })
-        await c.loop()
+        await loop(c)
       } finally {
         c.seterrorhandler((e, t, s) => void process.stderr.write(c.gettraceback(e, t, s)), true)
       }
@@ -315,11 +315,11 @@ describe("copas loop", () => {
         c.cancelall()
       })
       const start = performance.now()
-      await c.loop()
+      await loop(c)
       assert.isTrue(since(start) < 1)
       assert.isFalse(continued)
       let ran = false
-      await c.loop(async () => {
+      await loop(c, async () => {
         await c.pause(0.01)
         ran = true
       })
@@ -357,7 +357,7 @@ describe("copas loop", () => {
         seen = c.status()
         c.cancelall()
       })
-      await c.loop()
+      await loop(c)
       assert.isDefined(seen)
       assert.strictEqual(seen!.timer, 1)
       assert.strictEqual(seen!.inactive, 1)
@@ -372,7 +372,7 @@ describe("copas loop", () => {
         c.setthreadname("renamed")
         names = [c.getthreadname(), c.getthreadname(t)]
       })
-      await c.loop()
+      await loop(c)
       assert.deepStrictEqual(names, ["renamed", "renamed"])
     }))
 })
@@ -393,7 +393,7 @@ describe("copas bridges", () => {
       c.addthread(function*() {
         results.push(yield Effect.sleep(10).pipe(Effect.as("from a generator")))
       })
-      await c.loop()
+      await loop(c)
       assert.sameMembers(results, [42, "Nope", "from a generator"])
     }))
 

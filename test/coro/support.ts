@@ -9,8 +9,26 @@ import * as Socketloop from "../../src/coro/socketloop.ts"
 
 const services = Runtime.makeDefault().context
 
-/** A fresh Copas instance (its own scheduler) on the live network services. */
-export const makeCopas = (): Copas.Copas => Copas.make(Runtime.make(services))
+const failures = new WeakMap<Copas.Copas, Array<unknown>>()
+
+/**
+ * A fresh Copas instance (its own scheduler) on the live network services,
+ * whose default error handler records failures for `loop` to rethrow.
+ */
+export const makeCopas = (): Copas.Copas => {
+  const c = Copas.make(Runtime.make(services))
+  const seen: Array<unknown> = []
+  failures.set(c, seen)
+  c.seterrorhandler((e) => void seen.push(e), true)
+  return c
+}
+
+/** Runs `c.loop(init)` and rethrows the first error a thread reported to the default handler. */
+export const loop = async (c: Copas.Copas, init?: Runtime.Body): Promise<void> => {
+  await c.loop(init)
+  const seen = failures.get(c) ?? []
+  if (seen.length > 0) throw seen[0]
+}
 
 /** A fresh socketloop over a fresh Copas instance. */
 export const makeSocketloop = (): Socketloop.Socketloop => Socketloop.make(makeCopas())
