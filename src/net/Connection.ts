@@ -82,9 +82,9 @@ export interface Options extends Timeouts {
   readonly maxLineLength?: number | undefined
   /**
    * Most bytes `receive("*a")` gathers, in bytes. Default 16 MiB (16777216).
-   * Past it, with the peer still open, the read fails with `StreamTooLong`
-   * and the bytes stay buffered and readable, so a peer that never closes
-   * holds at most this much (plus one received chunk) of memory. `"*a"` is
+   * Once more is buffered, the read fails with `StreamTooLong` and the bytes
+   * stay buffered and readable, so a peer that never closes holds at most
+   * this much (plus a received chunk or two) of memory. `"*a"` is
    * how LuaSocket-style code reads a whole response, so the default fits
    * ordinary bodies; a server facing untrusted peers may lower it.
    */
