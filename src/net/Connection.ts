@@ -561,7 +561,8 @@ class ConnectionImpl implements Connection {
       const socket = this.socket
       if (this.failure !== undefined) return Effect.fail(this.failure)
       if (this.closedByUs || socket.destroyed) return this.closedError("shutdown")
-      if (this.shutDown) return Effect.void
+      // already half-closed, by us or by Node (a socket without allowHalfOpen ends when the peer does)
+      if (this.shutDown || socket.writableEnded) return Effect.void
       this.shutDown = true
       const seq = ++this.writesIssued
       socket.end((this.written ??= this.onWritten.bind(this)))

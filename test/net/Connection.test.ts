@@ -3,7 +3,8 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
-import type * as Connection from "../../src/net/Connection.ts"
+import * as Net from "node:net"
+import * as Connection from "../../src/net/Connection.ts"
 import * as Tcp from "../../src/net/Tcp.ts"
 import { rawClient, rawWrite, readBytes, readToEnd, TcpLive } from "./support.ts"
 
@@ -305,6 +306,24 @@ describe("Connection", () => {
         assert.strictEqual(error._tag === "ConnectionTimeout" && error.phase, "write")
         assert.isBelow(Date.now() - started, 2000)
         assert.isTrue(server.socket.destroyed)
+      })))
+
+    it.live("succeeds on a socket Node has already ended (no allowHalfOpen)", () =>
+      live(Effect.gen(function*() {
+        const accepted = yield* Deferred.make<Net.Socket>()
+        const plain = yield* Effect.acquireRelease(
+          Effect.callback<Net.Server>((resume) => {
+            const server = Net.createServer((socket) => Deferred.doneUnsafe(accepted, Effect.succeed(socket)))
+            server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+          }),
+          (server) => Effect.sync(() => server.close())
+        )
+        const peer = yield* rawClient((plain.address() as Net.AddressInfo).port)
+        const conn = yield* Connection.make(yield* Deferred.await(accepted))
+        peer.end()
+        assert.strictEqual((yield* Effect.flip(conn.receive()))._tag, "ConnectionClosed")
+        yield* conn.shutdown
+        assert.strictEqual(yield* readToEnd(peer), "")
       })))
 
     it.live("fails when the peer resets while it waits", () =>
