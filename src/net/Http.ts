@@ -27,17 +27,21 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Context from "effect/Context"
 import * as Etag from "effect/http/Etag"
-import * as HttpEffect from "effect/http/HttpEffect"
+import * as HttpBody from "effect/http/HttpBody"
 import * as HttpIncomingMessage from "effect/http/HttpIncomingMessage"
 import type * as HttpMiddleware from "effect/http/HttpMiddleware"
 import type * as HttpPlatform from "effect/http/HttpPlatform"
 import * as HttpServer from "effect/http/HttpServer"
-import type { HttpServerRequest } from "effect/http/HttpServerRequest"
-import type { HttpServerResponse } from "effect/http/HttpServerResponse"
+import * as HttpServerError from "effect/http/HttpServerError"
+import * as HttpServerRequest from "effect/http/HttpServerRequest"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Layer from "effect/Layer"
 import * as NetAddress from "effect/net/NetAddress"
 import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import * as NodeHttp from "node:http"
 import * as Http2 from "node:http2"
 import type * as Net from "node:net"
@@ -310,7 +314,7 @@ export const make: (
     ).pipe(Scope.provide(yield* Effect.scope), Effect.cached)
 
     const serve = Effect.fnUntraced(function*(
-      app: Effect.Effect<HttpServerResponse, unknown, HttpServerRequest | Scope.Scope>,
+      app: Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, HttpServerRequest.HttpServerRequest | Scope.Scope>,
       middleware?: HttpMiddleware.HttpMiddleware
     ) {
       const serveScope = yield* Effect.scope
@@ -371,8 +375,46 @@ export const make: (
  * @since 0.1.0
  */
 export type App<E, R> =
-  | { readonly app: Effect.Effect<HttpServerResponse, E, R>; readonly fetch?: undefined }
+  | { readonly app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>; readonly fetch?: undefined }
   | { readonly fetch: FetchHandler; readonly app?: undefined }
+
+const nextTurn = (): Promise<undefined> => new Promise((resolve) => setImmediate(resolve, undefined))
+
+type Reader = ReadableStreamDefaultReader<Uint8Array<ArrayBuffer>>
+
+/** The rest of a body whose first chunks were read already. */
+async function* rest(
+  chunks: ReadonlyArray<Uint8Array>,
+  pending: ReturnType<Reader["read"]>,
+  reader: Reader
+): AsyncGenerator<Uint8Array> {
+  yield* chunks
+  for (let next = await pending; !next.done; next = await reader.read()) yield next.value
+}
+
+/**
+ * A web `Response` as effect/http's response. A body that is complete at
+ * once (`new Response("text")`, JSON, bytes) is sent whole, with a
+ * `Content-Length`; one still being produced (a stream, SSE) is streamed.
+ */
+const toServerResponse = async (response: Response): Promise<HttpServerResponse.HttpServerResponse> => {
+  const body = response.body
+  if (body === null) return HttpServerResponse.fromWeb(response)
+  const head = HttpServerResponse.fromWeb(
+    new Response(null, { status: response.status, statusText: response.statusText, headers: response.headers })
+  )
+  const contentType = response.headers.get("content-type") ?? undefined
+  const reader = body.getReader()
+  const first = await reader.read()
+  if (first.done) return HttpServerResponse.setBody(head, HttpBody.uint8Array(new Uint8Array(0), contentType))
+  const pending = reader.read()
+  const second = await Promise.race([pending, nextTurn()])
+  if (second?.done === true) return HttpServerResponse.setBody(head, HttpBody.uint8Array(first.value, contentType))
+  return HttpServerResponse.setBody(
+    head,
+    HttpBody.stream(Stream.fromAsyncIterable(rest([first.value], pending, reader), (cause) => cause), contentType)
+  )
+}
 
 /**
  * An effect/http app from a fetch handler. A handler that throws or rejects
@@ -389,8 +431,22 @@ export type App<E, R> =
  */
 export const fromFetch = (
   handler: FetchHandler
-): Effect.Effect<HttpServerResponse, unknown, HttpServerRequest> =>
-  HttpEffect.fromWebHandler(async (request) => handler(request))
+): Effect.Effect<HttpServerResponse.HttpServerResponse, HttpServerError.HttpServerError, HttpServerRequest.HttpServerRequest> =>
+  Effect.callback((resume, signal) => {
+    const fiber = Fiber.getCurrent()!
+    const request = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)
+    const web = HttpServerRequest.toWebResult(request, { signal, context: fiber.context })
+    if (web._tag === "Failure") return resume(Effect.fail(new HttpServerError.HttpServerError({ reason: web.failure })))
+    new Promise<Response>((ok) => ok(handler(web.success))).then(toServerResponse).then(
+      (response) => resume(Effect.succeed(response)),
+      (cause) =>
+        resume(Effect.fail(
+          new HttpServerError.HttpServerError({
+            reason: new HttpServerError.InternalError({ cause, request, description: "fetch handler failed" })
+          })
+        ))
+    )
+  })
 
 /**
  * Serves an effect/http app or a fetch handler on a fiberloop server until the
@@ -418,14 +474,14 @@ export const serve = <E, R>(
 ): Effect.Effect<
   Server,
   AddressInUse | SocketError | TlsError,
-  Exclude<R, HttpServerRequest | Scope.Scope> | Scope.Scope | Tcp.Tcp
+  Exclude<R, HttpServerRequest.HttpServerRequest | Scope.Scope> | Scope.Scope | Tcp.Tcp
 > =>
   Effect.tap(
     make(options),
     (server) =>
       server.http.serve(
         (options.fetch !== undefined ? fromFetch(options.fetch) : options.app!) as Effect.Effect<
-          HttpServerResponse,
+          HttpServerResponse.HttpServerResponse,
           E,
           R
         >

@@ -73,6 +73,27 @@ describe("Http", () => {
       const fetched = yield* request(`${fetch.url}/path`, { method: "PUT", body: "put" })
       assert.strictEqual(fetched.status, 200)
       assert.strictEqual(fetched.body, "PUT /path put")
+      assert.strictEqual(fetched.headers.get("content-length"), "13") // complete at once: sent whole
+
+      // a body still being produced is streamed
+      const streaming = yield* Http.serve({
+        host: "127.0.0.1",
+        port: 0,
+        fetch: () =>
+          new Response(
+            new ReadableStream({
+              async start(controller) {
+                controller.enqueue(new TextEncoder().encode("one "))
+                await new Promise((resolve) => setTimeout(resolve, 50))
+                controller.enqueue(new TextEncoder().encode("two"))
+                controller.close()
+              }
+            })
+          )
+      })
+      const streamed = yield* request(streaming.url)
+      assert.strictEqual(streamed.body, "one two")
+      assert.strictEqual(streamed.headers.get("transfer-encoding"), "chunked")
     })))
 
   it.live("runs HttpRouter.serve unchanged on the layer", () =>
