@@ -19,7 +19,8 @@
  *   in a database.
  * - A message annotated `ClusterSchema.Persisted` is stored before it is delivered and delivered at least
  *   once, across a runner crash (handlers must be idempotent); other messages are volatile: they are
- *   re-sent to the new owner if their runner goes away, and never hang (`ask` has a `timeout`).
+ *   re-sent to the new owner if their runner goes away, and never hang: every call is bounded by the
+ *   client's `timeout` (default 30 seconds) and fails with a typed `ActorError` after it.
  * - Supervision trees are local: a defect in a handler fails that ask with `ActorError` `Crashed` and
  *   restarts the actor (its behaviour runs again, fresh state), like the local `"restart"` strategy.
  * - `ctx.stop` deactivates the actor: its state, timers and children go now, and the next message to the
@@ -36,7 +37,7 @@ import * as ClusterError from "effect/cluster/ClusterError"
 import * as Entity from "effect/cluster/Entity"
 import type * as Sharding from "effect/cluster/Sharding"
 import * as Cause from "effect/Cause"
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Equal from "effect/Equal"
 import * as Exit from "effect/Exit"
@@ -238,20 +239,25 @@ class EntityRefImpl implements EntityRef<any> {
   readonly path: string
   readonly tell: EntityRef<any>["tell"]
   readonly ask: EntityRef<any>["ask"]
-  constructor(name: string, entityId: string, rpc: Record<string, any>) {
+  constructor(name: string, entityId: string, rpc: Record<string, any>, timeout: Duration.Input) {
     this.name = name
     this.entityId = entityId
     const path = this.path = `${name}/${entityId}`
     const mapError = mapClusterError(path)
+    const undelivered = Effect.fail(
+      new ActorError({ reason: "ActorStopped", actor: path, cause: `not delivered within ${Duration.format(Duration.fromInputUnsafe(timeout))}` })
+    )
     this.tell = ((tag: string, payload?: unknown) =>
-      Effect.mapError(rpc[tag](payload, { discard: true }) as Effect.Effect<void, unknown>, mapError)) as any
-    this.ask = ((tag: string, payload?: unknown, options?: Actor.AskOptions) => {
-      const ask = Effect.mapError(rpc[tag](payload) as Effect.Effect<unknown, unknown>, mapError)
-      return options?.timeout === undefined ? ask : Effect.timeoutOrElse(ask, {
-        duration: options.timeout,
-        orElse: () => Effect.fail(new ActorError({ reason: "AskTimeout", actor: path }))
-      })
-    }) as any
+      Effect.mapError(rpc[tag](payload, { discard: true }) as Effect.Effect<void, unknown>, mapError).pipe(
+        Effect.timeoutOrElse({ duration: timeout, orElse: () => undelivered })
+      )) as any
+    this.ask = ((tag: string, payload?: unknown, options?: Actor.AskOptions) =>
+      Effect.mapError(rpc[tag](payload) as Effect.Effect<unknown, unknown>, mapError).pipe(
+        Effect.timeoutOrElse({
+          duration: options?.timeout ?? timeout,
+          orElse: () => Effect.fail(new ActorError({ reason: "AskTimeout", actor: path }))
+        })
+      )) as any
   }
   [Equal.symbol](that: Equal.Equal): boolean {
     return that instanceof EntityRefImpl && that.name === this.name && that.entityId === this.entityId
@@ -259,6 +265,21 @@ class EntityRefImpl implements EntityRef<any> {
   [Hash.symbol](): number {
     return Hash.string(this.path)
   }
+}
+
+/**
+ * Options of `client`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ClientOptions {
+  /**
+   * Bound on every call, so none hangs while no runner can take the message: an `ask` without its own
+   * `timeout` fails with `AskTimeout` after it, a volatile `tell` not delivered by then fails with
+   * `ActorStopped`. A persisted `tell` returns once stored. Default 30 seconds.
+   */
+  readonly timeout?: Duration.Input | undefined
 }
 
 /**
@@ -274,9 +295,11 @@ class EntityRefImpl implements EntityRef<any> {
  * @since 0.1.0
  */
 export const client = <Name extends string, Rpcs extends Rpc.Any>(
-  actor: Actor.Actor<Name, Rpcs, any, any>
+  actor: Actor.Actor<Name, Rpcs, any, any>,
+  options?: ClientOptions
 ): Effect.Effect<(entityId: string) => EntityRef<Rpcs>, never, Sharding.Sharding> =>
   Effect.map(
     (entity(actor) as unknown as Entity.Any).client,
-    (make) => (entityId: string): EntityRef<Rpcs> => new EntityRefImpl(actor.name, entityId, make(entityId) as any) as any
+    (make) => (entityId: string): EntityRef<Rpcs> =>
+      new EntityRefImpl(actor.name, entityId, make(entityId) as any, options?.timeout ?? "30 seconds") as any
   )
