@@ -469,24 +469,22 @@ export const fromFetch = (
  * @category constructors
  * @since 0.1.0
  */
-export const serve = <E, R>(
-  options: Options & App<E, R>
-): Effect.Effect<
-  Server,
-  AddressInUse | SocketError | TlsError,
-  Exclude<R, HttpServerRequest.HttpServerRequest | Scope.Scope> | Scope.Scope | Tcp.Tcp
-> =>
+export const serve: {
+  (options: Options & { readonly fetch: FetchHandler }): Effect.Effect<
+    Server,
+    AddressInUse | SocketError | TlsError,
+    Scope.Scope | Tcp.Tcp
+  >
+  <E, R>(options: Options & { readonly app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R> }): Effect.Effect<
+    Server,
+    AddressInUse | SocketError | TlsError,
+    Exclude<R, HttpServerRequest.HttpServerRequest | Scope.Scope> | Scope.Scope | Tcp.Tcp
+  >
+} = (options: Options & App<unknown, unknown>): Effect.Effect<Server, AddressInUse | SocketError | TlsError, any> =>
   Effect.tap(
     make(options),
-    (server) =>
-      server.http.serve(
-        (options.fetch !== undefined ? fromFetch(options.fetch) : options.app!) as Effect.Effect<
-          HttpServerResponse.HttpServerResponse,
-          E,
-          R
-        >
-      )
-  ) as any
+    (server) => server.http.serve(options.fetch !== undefined ? fromFetch(options.fetch) : options.app!)
+  )
 
 /**
  * effect/http's `HttpServer` (with the Node HTTP platform, ETags and Node's
