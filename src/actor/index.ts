@@ -6,5 +6,7 @@
  */
 export * as Actor from "./Actor.ts"
 export * as ActorError from "./ActorError.ts"
+export * as ActorCluster from "./ActorCluster.ts"
+export * as ClusterLayer from "./cluster/ClusterLayer.ts"
 export * as ActorSystem from "./ActorSystem.ts"
 export * as Supervision from "./Supervision.ts"
