@@ -493,8 +493,12 @@ export class Runtime {
     }
     if (Effect.isEffect(yielded)) return Effect.exit(yielded as Effect.Effect<unknown, unknown>)
     if (isThenable(yielded)) {
-      return Effect.callback<Exit.Exit<unknown, unknown>>((resume) => {
-        yielded.then((value) => resume(Effect.succeed(Exit.succeed(value))), (error) => resume(Effect.succeed(Exit.fail(error))))
+      // an async function's promise: serve the calls it posts until it settles
+      thread.bodyExit = undefined
+      yielded.then((value) => thread.bodyEnded(Exit.succeed(value)), (error) => thread.bodyEnded(Exit.fail(error)))
+      return Effect.map(this.serve(thread), (exit) => {
+        thread.bodyExit = undefined
+        return exit
       })
     }
     return Effect.succeed(Exit.die(

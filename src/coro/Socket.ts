@@ -279,11 +279,17 @@ export class TcpSocket implements Named {
         thread,
         Effect.suspend(() => {
           const conn = this.conn
-          const bytes = typeof data === "string" ? Buffer.from(data) : data
-          const last = Math.min(j ?? bytes.length, bytes.length)
           const start = Math.max(1, i)
           if (conn === undefined || this.closed) return Effect.fail(copasError("closed", { lastIndex: start - 1 }))
-          const chunk = start === 1 && last === bytes.length ? data : bytes.subarray(start - 1, last)
+          let chunk: string | Uint8Array = data
+          let last: number
+          if (start === 1 && j === undefined) {
+            last = typeof data === "string" ? Buffer.byteLength(data) : data.length
+          } else {
+            const bytes = this.bytesOf(data)
+            last = Math.min(j ?? bytes.length, bytes.length)
+            chunk = bytes.subarray(start - 1, last)
+          }
           this.blocked++
           return Effect.andThen(this.applyTimeouts(conn), conn.send(chunk)).pipe(
             Effect.as(last),
@@ -293,6 +299,18 @@ export class TcpSocket implements Named {
         })
       ), "write")
   }
+
+  /** The bytes of `data`; the last string converted is kept, for `send(s, i, j)` in a loop. */
+  private bytesOf(data: string | Uint8Array): Uint8Array {
+    if (typeof data !== "string") return data
+    if (data !== this.lastString) {
+      this.lastString = data
+      this.lastBytes = Buffer.from(data)
+    }
+    return this.lastBytes!
+  }
+  private lastString: string | undefined = undefined
+  private lastBytes: Buffer | undefined = undefined
 
   // ---------------------------------------------------------------------------
   // Connecting, TLS, closing
