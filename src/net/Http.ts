@@ -27,27 +27,23 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
-import * as Context from "effect/Context"
 import * as Etag from "effect/http/Etag"
-import * as HttpBody from "effect/http/HttpBody"
 import * as HttpIncomingMessage from "effect/http/HttpIncomingMessage"
 import type * as HttpMiddleware from "effect/http/HttpMiddleware"
 import type * as HttpPlatform from "effect/http/HttpPlatform"
 import * as HttpServer from "effect/http/HttpServer"
-import * as HttpServerError from "effect/http/HttpServerError"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Layer from "effect/Layer"
 import * as NetAddress from "effect/net/NetAddress"
 import * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
 import * as NodeHttp from "node:http"
 import * as Http2 from "node:http2"
 import type * as Net from "node:net"
 import type * as Connection from "./Connection.ts"
 import { detachUnsafe } from "./Connection.ts"
 import type { AddressInUse, SocketError, TlsError } from "./Errors.ts"
+import * as HttpFetch from "./HttpFetch.ts"
 import * as HttpMetrics from "./HttpMetrics.ts"
 import * as Tcp from "./Tcp.ts"
 import * as Tls from "./Tls.ts"
@@ -96,19 +92,11 @@ export interface Options extends Omit<Tcp.ServeOptions<never, never>, "handler" 
  * @since 0.1.0
  */
 export interface Server extends Tcp.Server {
-  /** `http://host:port` or `https://host:port` (IPv6 hosts in brackets). */
+  /** `http://host:port` or `https://host:port` (IPv6 hosts in brackets); `http+unix://<encoded path>` on a Unix socket. */
   readonly url: string
   /** effect/http's service: `serve(app)` installs the app; until then requests wait. */
   readonly http: HttpServer.HttpServer["Service"]
 }
-
-/**
- * A WinterCG fetch handler: what Hono and most JavaScript frameworks export.
- *
- * @category models
- * @since 0.1.0
- */
-export type FetchHandler = (request: Request) => Response | Promise<Response>
 
 // =============================================================================
 // Node's server objects, never listening
@@ -163,6 +151,7 @@ const withAlpn = (options: Options): Options["tls"] => {
 }
 
 const formatUrl = (server: Tcp.Server): string => {
+  if (server.path !== undefined) return `${server.tls === undefined ? "http" : "https"}+unix://${encodeURIComponent(server.path)}`
   const host = server.address.family === "IPv6" ? `[${server.address.host}]` : server.address.host
   return `${server.tls === undefined ? "http" : "https"}://${host}:${server.address.port}`
 }
@@ -295,9 +284,9 @@ export const make: (
     // runs before Tcp.serve's finalizer (which waits for the connections' fibers, then interrupts them)
     yield* Effect.addFinalizer(() => Effect.sync(startDrain))
 
-    const address = yield* Effect.orDie(Effect.fromResult(
-      NetAddress.inetAddressFromIpString(tcp.address.host, tcp.address.port)
-    ))
+    const address = tcp.path !== undefined
+      ? NetAddress.unixPathAddress(tcp.path)
+      : yield* Effect.orDie(Effect.fromResult(NetAddress.inetAddressFromIpString(tcp.address.host, tcp.address.port)))
     const maxBodySize = options.maxBodySize === undefined
       ? ByteSize.mebibytes(10)
       : ByteSize.fromInputUnsafe(options.maxBodySize)
@@ -376,77 +365,7 @@ export const make: (
  */
 export type App<E, R> =
   | { readonly app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>; readonly fetch?: undefined }
-  | { readonly fetch: FetchHandler; readonly app?: undefined }
-
-const nextTurn = (): Promise<undefined> => new Promise((resolve) => setImmediate(resolve, undefined))
-
-type Reader = ReadableStreamDefaultReader<Uint8Array<ArrayBuffer>>
-
-/** The rest of a body whose first chunks were read already. */
-async function* rest(
-  chunks: ReadonlyArray<Uint8Array>,
-  pending: ReturnType<Reader["read"]>,
-  reader: Reader
-): AsyncGenerator<Uint8Array> {
-  yield* chunks
-  for (let next = await pending; !next.done; next = await reader.read()) yield next.value
-}
-
-/**
- * A web `Response` as effect/http's response. A body that is complete at
- * once (`new Response("text")`, JSON, bytes) is sent whole, with a
- * `Content-Length`; one still being produced (a stream, SSE) is streamed.
- */
-const toServerResponse = async (response: Response): Promise<HttpServerResponse.HttpServerResponse> => {
-  const body = response.body
-  if (body === null) return HttpServerResponse.fromWeb(response)
-  const head = HttpServerResponse.fromWeb(
-    new Response(null, { status: response.status, statusText: response.statusText, headers: response.headers })
-  )
-  const contentType = response.headers.get("content-type") ?? undefined
-  const reader = body.getReader()
-  const first = await reader.read()
-  if (first.done) return HttpServerResponse.setBody(head, HttpBody.uint8Array(new Uint8Array(0), contentType))
-  const pending = reader.read()
-  const second = await Promise.race([pending, nextTurn()])
-  if (second?.done === true) return HttpServerResponse.setBody(head, HttpBody.uint8Array(first.value, contentType))
-  return HttpServerResponse.setBody(
-    head,
-    HttpBody.stream(Stream.fromAsyncIterable(rest([first.value], pending, reader), (cause) => cause), contentType)
-  )
-}
-
-/**
- * An effect/http app from a fetch handler. A handler that throws or rejects
- * answers `500`.
- *
- * **Example** (A fetch handler as an effect/http app)
- *
- * ```ts
- * const app = Http.fromFetch((request) => new Response(`hello ${new URL(request.url).pathname}`))
- * ```
- *
- * @category constructors
- * @since 0.1.0
- */
-export const fromFetch = (
-  handler: FetchHandler
-): Effect.Effect<HttpServerResponse.HttpServerResponse, HttpServerError.HttpServerError, HttpServerRequest.HttpServerRequest> =>
-  Effect.callback((resume, signal) => {
-    const fiber = Fiber.getCurrent()!
-    const request = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)
-    const web = HttpServerRequest.toWebResult(request, { signal, context: fiber.context })
-    if (web._tag === "Failure") return resume(Effect.fail(new HttpServerError.HttpServerError({ reason: web.failure })))
-    new Promise<Response>((ok) => ok(handler(web.success))).then(toServerResponse).then(
-      (response) => resume(Effect.succeed(response)),
-      (cause) =>
-        resume(Effect.fail(
-          new HttpServerError.HttpServerError({
-            reason: new HttpServerError.InternalError({ cause, request, description: "fetch handler failed" })
-          })
-        ))
-    )
-  })
+  | { readonly fetch: HttpFetch.FetchHandler; readonly app?: undefined }
 
 /**
  * Serves an effect/http app or a fetch handler on a fiberloop server until the
@@ -470,7 +389,7 @@ export const fromFetch = (
  * @since 0.1.0
  */
 export const serve: {
-  (options: Options & { readonly fetch: FetchHandler }): Effect.Effect<
+  (options: Options & { readonly fetch: HttpFetch.FetchHandler }): Effect.Effect<
     Server,
     AddressInUse | SocketError | TlsError,
     Scope.Scope | Tcp.Tcp
@@ -483,7 +402,7 @@ export const serve: {
 } = (options: Options & App<unknown, unknown>): Effect.Effect<Server, AddressInUse | SocketError | TlsError, any> =>
   Effect.tap(
     make(options),
-    (server) => server.http.serve(options.fetch !== undefined ? fromFetch(options.fetch) : options.app!)
+    (server) => server.http.serve(options.fetch !== undefined ? HttpFetch.fromFetch(options.fetch) : options.app!)
   )
 
 /**

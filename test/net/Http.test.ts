@@ -12,10 +12,13 @@ import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Exit from "effect/Exit"
+import { mkdtempSync, rmSync } from "node:fs"
 import * as NodeHttp from "node:http"
 import * as Http2 from "node:http2"
 import * as Https from "node:https"
 import type * as Net from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import type { TLSSocket as TlsSocket } from "node:tls"
 import * as Http from "../../src/net/Http.ts"
 import * as HttpMetrics from "../../src/net/HttpMetrics.ts"
@@ -116,6 +119,27 @@ describe("Http", () => {
       assert.strictEqual((yield* request(`http://127.0.0.1:${port}/nothing`)).status, 404)
       yield* Scope.close(scope, Exit.void)
     }).pipe(Effect.timeout("15 seconds")))
+
+  it.live("serves on a Unix domain socket", () =>
+    live(Effect.gen(function*() {
+      const dir = yield* Effect.acquireRelease(
+        Effect.sync(() => mkdtempSync(join(tmpdir(), "fiberloop-http-"))),
+        (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+      )
+      const path = join(dir, "http.sock")
+      const server = yield* Http.serve({ path, app: echoBody })
+      assert.strictEqual(server.url, `http+unix://${encodeURIComponent(path)}`)
+      const body = yield* Effect.callback<string, Error>((resume) => {
+        const req = NodeHttp.request({ socketPath: path, path: "/unix", method: "POST", agent: false }, (res) => {
+          let text = ""
+          res.on("data", (chunk) => text += chunk)
+          res.on("end", () => resume(Effect.succeed(text)))
+        })
+        req.on("error", (error) => resume(Effect.fail(error)))
+        req.end("over a socket file")
+      })
+      assert.strictEqual(body, "POST /unix over a socket file")
+    })))
 
   it.live("answers keep-alive and pipelined requests in order on one connection", () =>
     live(Effect.gen(function*() {
