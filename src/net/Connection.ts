@@ -389,8 +389,7 @@ class ConnectionImpl implements Connection {
     else if (pattern === "*a") {
       if (this.buffer.length > this.maxAll) return this.streamTooLong()
       unit = this.eof ? this.buffer.takeAll() : undefined
-    }
-    else {
+    } else {
       const until = pattern.until
       unit = this.buffer.takeUntil(typeof until === "string" ? this.encoded(until) : until, this.maxLineLength)
     }
