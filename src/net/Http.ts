@@ -205,6 +205,8 @@ export const make: (
     const startDrain = (): void => {
       if (draining) return
       draining = true
+      // connections still waiting for an app go on to be closed
+      Deferred.doneUnsafe(installed, Exit.void)
       h1.close() // stops Node's timeout checks and closes idle keep-alive sockets
       for (const session of sessions) session.close()
       for (const socket of sockets) {

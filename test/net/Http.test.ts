@@ -196,8 +196,12 @@ describe("Http", () => {
       assert.match(answer, /^HTTP\/1.1 408 /)
       assert.isBelow(Date.now() - started, 3000)
       assert.strictEqual((yield* request(server.url)).body, "hello")
-      // the connection's fiber ended with the socket
-      assert.strictEqual(server.stats().active, 0)
+      // a connection that sends nothing at all is closed too: it cannot hold a slot
+      const silent = yield* rawClient(portOf(server))
+      assert.match(yield* readToEnd(silent), /^HTTP\/1.1 408 /)
+      assert.isBelow(Date.now() - started, 5000)
+      // the connections' fibers ended with their sockets
+      yield* waitFor(() => server.stats().active === 0)
     })))
 
   it.live("closes idle keep-alive connections after keepAliveTimeout", () =>
@@ -275,6 +279,18 @@ describe("Http", () => {
       assert.include(answer.toLowerCase(), "connection: close")
       yield* Fiber.join(closing)
       assert.isBelow(Date.now() - started, 3000) // well before the 1 minute keep-alive or the 5 s drain
+    })))
+
+  it.live("closes at once when no app was ever installed (connections waiting for one are closed)", () =>
+    live(Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const server = yield* Http.make({ host: "127.0.0.1", port: 0 }).pipe(Scope.provide(scope))
+      const peer = yield* rawClient(portOf(server))
+      yield* waitFor(() => server.stats().active === 1)
+      const started = Date.now()
+      yield* Scope.close(scope, Exit.void)
+      assert.isBelow(Date.now() - started, 2000) // not the 5 s drain
+      assert.strictEqual(yield* readToEnd(peer), "")
     })))
 
   it.live("serves HTTPS, and HTTP/2 to clients that pick h2 through ALPN", () =>
