@@ -52,6 +52,9 @@ export interface SslParams {
   readonly verify?: string | ReadonlyArray<string> | undefined
   /** The name the server's certificate must match (and SNI). */
   readonly servername?: string | undefined
+  /** LuaSec's protocol and options: accepted and ignored (Node negotiates TLS 1.2 or 1.3). */
+  readonly protocol?: string | undefined
+  readonly options?: string | ReadonlyArray<string> | undefined
   /** fiberloop's options, used as they are. */
   readonly tls?: Tls.ClientOptions | Tls.ServerOptions | undefined
 }

@@ -145,9 +145,14 @@ export class Copas {
   // ---------------------------------------------------------------------------
   // Loop
 
-  /** Runs `init` as a thread named `copas_initializer`, then steps until finished and exited. */
+  /**
+   * Runs `init` as a thread named `copas_initializer`, then steps until
+   * finished and exited. Called while a loop runs (a script under
+   * `fiberloop run`), it only adds `init` and resolves at once.
+   */
   readonly loop = (init?: Runtime.Body, timeout?: number): Promise<void> => {
     if (init !== undefined) this.runtime.spawn(init, [], { name: "copas_initializer", defer: true })
+    if (this.runtime.running) return Promise.resolve()
     return this.runtime.loop(timeout)
   }
 
@@ -425,12 +430,15 @@ export class Copas {
    * Accepted sockets get `timeout`; each is closed when its handler ends.
    * Resolves with the server. A registered server keeps the loop alive.
    */
-  readonly addserver = async (
+  readonly addserver: {
+    (server: UdpSocket, handler: Runtime.Body, timeout?: number, name?: string): Promise<UdpSocket>
+    (server: Server | BindOptions, handler: Runtime.Body, timeout?: number, name?: string): Promise<Server>
+  } = async (
     server: Server | BindOptions | UdpSocket,
     handler: Runtime.Body,
     timeout?: number,
     name?: string
-  ): Promise<Server | UdpSocket> => {
+  ): Promise<any> => {
     if (server instanceof UdpSocket) {
       if (name !== undefined) server.name = name
       server.keepOpen = true

@@ -82,7 +82,7 @@ export class Socketloop {
 
   /** Serves `ip:port`, running `handler(socket)` in a new thread per client (at once). */
   readonly newserver = (ip: string, port: number, handler: Runtime.Body): Promise<Server> =>
-    this.copas.addserver({ host: ip, port }, handler) as Promise<Server>
+    this.copas.addserver({ host: ip, port }, handler)
 
   /**
    * Waits up to `timeout` seconds for socket events and runs what is ready;
