@@ -31,6 +31,7 @@ import type * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type * as Rpc from "effect/rpc/Rpc"
 import type * as RpcGroup from "effect/rpc/RpcGroup"
+import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Cell from "./ActorCell.ts"
 import { ActorError } from "./ActorError.ts"
@@ -240,6 +241,36 @@ export interface ActorRef<in out Rpcs extends Rpc.Any> extends Equal.Equal {
     Rpc.Error<Extract<Rpcs, { readonly _tag: Tag }>> | ActorError
   >
 }
+
+/**
+ * `true` for a ref to a local actor.
+ *
+ * ```ts
+ * Actor.isActorRef(counter) // => true
+ * ```
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const isActorRef = (u: unknown): u is AnyRef => Cell.isCell(u)
+
+/**
+ * A Schema for a local ref inside a message (Akka's `replyTo`, a member that
+ * joins a room). It checks the value is a ref; it does not serialize one, so
+ * a protocol that must cross processes (effect/cluster) addresses actors by
+ * name or entity id instead.
+ *
+ * **Example** (A message that carries who to answer)
+ *
+ * ```ts
+ * const Join = Rpc.make("Join", { payload: { member: Actor.refSchema<typeof Deliver>() } })
+ * ```
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const refSchema = <Rpcs extends Rpc.Any>(): Schema.declare<ActorRef<Rpcs>> =>
+  Schema.declare((u: unknown): u is ActorRef<Rpcs> => Cell.isCell(u), { identifier: "ActorRef" })
 
 /**
  * A ref whose protocol is not known statically (registry lookups, events).

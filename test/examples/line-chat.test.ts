@@ -24,6 +24,33 @@ fa.readline()                                      # alice's own rename
 print(fa.readline().decode().strip())
 `
 
+/** Rooms: alice opens "games", bob joins, alice crashes the room (restarted, nobody dropped), bob drops. */
+const rooms = `
+import socket, sys
+port = int(sys.argv[1])
+a = socket.create_connection(("127.0.0.1", port), timeout=5)
+b = socket.create_connection(("127.0.0.1", port), timeout=5)
+fa, fb = a.makefile("rb"), b.makefile("rb")
+line = lambda f: f.readline().decode().strip()
+fa.readline(); fb.readline(); fa.readline()        # welcomes, and "guest2 joined" for alice
+a.sendall(b"/join games\\n/rooms\\n")
+print(line(fa))
+b.sendall(b"/join games\\n")
+print(line(fa))
+a.sendall(b"hi games\\n")
+print(line(fb))
+a.sendall(b"/crash\\n")
+print(line(fa))
+print(line(fb))
+b.sendall(b"still here?\\n")
+print(line(fa))
+fb.close(); b.close()                              # dropped, no /quit
+print(" | ".join(sorted([line(fa), line(fa)])))
+a.sendall(b"/rooms\\n/who\\n")
+print(line(fa))
+print(line(fa))
+`
+
 describe("examples/line-chat", () => {
   it.live("talks to real python3 clients and shuts down on SIGINT", () =>
     Effect.gen(function*() {
@@ -46,5 +73,34 @@ describe("examples/line-chat", () => {
       server.child.kill("SIGINT")
       const code = yield* server.exited
       assert.include([0, 130], code, server.stderr())
-    }).pipe(Effect.timeout("20 seconds")))
+    }).pipe(Effect.timeout("50 seconds")), { timeout: 60_000 })
+
+  it.live("rooms: /join, /rooms, a crashed room restarted without dropping anyone, a dropped member leaves", () =>
+    Effect.gen(function*() {
+      const server = yield* spawnProcess(process.execPath, [demo, "0"])
+      const banner = yield* server.line
+      const port = Number(/127\.0\.0\.1:(\d+)/.exec(banner)?.[1])
+      assert.isAbove(port, 0, banner)
+      const python = yield* spawnProcess("python3", ["-c", rooms, String(port)])
+      const lines = []
+      for (let i = 0; i < 9; i++) lines.push(yield* python.line)
+      assert.deepStrictEqual(lines, [
+        "* rooms: main (2), games (1)",
+        "[games] * guest2 joined",
+        "[games] <guest1> hi games",
+        "[games] * room games restarted",
+        "[games] * room games restarted",
+        "[games] <guest2> still here?",
+        "* guest2 left | [games] * guest2 left",
+        "* rooms: main (1), games (1)",
+        "* here: guest1"
+      ], python.stderr())
+      assert.strictEqual(yield* python.exited, 0)
+      let logged = false
+      for (let i = 0; i < 200 && !logged; i++) logged = (yield* server.line).includes("actor room:games restarting")
+      assert.isTrue(logged, "the supervisor logged the restart")
+      server.child.kill("SIGINT")
+      const code = yield* server.exited
+      assert.include([0, 130], code, server.stderr())
+    }).pipe(Effect.timeout("50 seconds")), { timeout: 60_000 })
 })
