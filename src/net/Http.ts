@@ -161,6 +161,7 @@ const tooLarge = (request: NodeHttp.IncomingMessage, max: number): boolean => {
   return length !== undefined && Number(length) > max
 }
 
+/** `413`, closing an HTTP/1 connection, since the body may follow (node:http2 ignores both for a stream). */
 const reject413 = (response: NodeHttp.ServerResponse): void => {
   response.shouldKeepAlive = false
   response.writeHead(413, { "content-length": "0", connection: "close" })

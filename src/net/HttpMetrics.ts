@@ -125,7 +125,7 @@ export const makeRecorder = (context: Context.Context<never>): {
     recorded[kStart] = performance.now()
     recorded[kContext] = context
     active.modifyUnsafe(1, context)
-    response.once("close", onClose)
+    response.on("close", onClose) // emitted once; `once` would wrap it in a closure per request
   }
 })
 

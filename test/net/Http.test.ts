@@ -331,6 +331,31 @@ describe("Http", () => {
         })
       )
       assert.strictEqual(h2, "h2 over 2.0")
+      // a too large body over HTTP/2 gets 413 on its stream; the session goes on
+      const statuses = yield* Effect.tryPromise(() =>
+        new Promise<Array<number>>((resolve, reject) => {
+          const session = Http2.connect(server.url, { ca: redactedValue(certs.ca) })
+          session.on("error", reject)
+          // the big one never sends its body: the answer comes from the headers alone
+          const ask = (headers: Http2.OutgoingHttpHeaders, endStream: boolean) =>
+            new Promise<number>((done, failed) => {
+              const stream = session.request(headers, { endStream })
+              stream.on("response", (h) => {
+                done(Number(h[":status"]))
+                stream.close()
+              })
+              stream.on("error", failed)
+              stream.resume()
+            })
+          ask({ ":path": "/", ":method": "POST", "content-length": String(20 * 1024 * 1024) }, false)
+            .then((big) => ask({ ":path": "/" }, true).then((small) => [big, small]))
+            .then((result) => {
+              session.close()
+              resolve(result)
+            }, reject)
+        })
+      )
+      assert.deepStrictEqual(statuses, [413, 200])
     }).pipe(Effect.provide(CertsLive))))
 
   it.live("counts requests by status class and answers GET /metrics in the Prometheus format", () =>
