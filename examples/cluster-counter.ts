@@ -79,4 +79,5 @@ const embedded = talk.pipe(
 )
 
 const mode = process.argv[2] ?? "embedded"
-NodeRuntime.runMain(mode === "runner" ? runner : mode === "client" ? client : embedded)
+const main: Effect.Effect<void, unknown> = mode === "runner" ? runner : mode === "client" ? client : embedded
+NodeRuntime.runMain(main)

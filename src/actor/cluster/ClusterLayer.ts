@@ -16,9 +16,9 @@
  *
  * @since 0.1.0
  */
-import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import * as NodeCrypto from "@effect/platform-node/NodeCrypto"
 import * as NodeDns from "@effect/platform-node/NodeDns"
+import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
 import * as MessageStorage from "effect/cluster/MessageStorage"
 import * as RunnerAddress from "effect/cluster/RunnerAddress"
@@ -33,7 +33,9 @@ import * as SqlRunnerStorage from "effect/cluster/SqlRunnerStorage"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as RpcClient from "effect/rpc/RpcClient"
 import * as RpcSerialization from "effect/rpc/RpcSerialization"
+import * as Socket from "effect/socket/Socket"
 import * as EffectSocketServer from "effect/socket/SocketServer"
 import type * as SqlClient from "effect/sql/SqlClient"
 import * as SocketServer from "../../net/SocketServer.ts"
@@ -110,6 +112,32 @@ export interface RunnerOptions {
   readonly sharding?: ShardingOptions | undefined
 }
 
+/**
+ * How runners and clients dial a runner: effect/rpc's socket protocol over a `NodeSocket`, as
+ * NodeClusterSocket's `layerClientProtocol`, plus `noDelay` (without it, Nagle's algorithm holds small
+ * requests back while an earlier one is unacknowledged).
+ */
+const layerClientProtocol: Layer.Layer<Runners.RpcClientProtocol, never, RpcSerialization.RpcSerialization> = Layer
+  .effect(Runners.RpcClientProtocol)(Effect.gen(function*() {
+    const serialization = yield* RpcSerialization.RpcSerialization
+    return {
+      codecFor: serialization.codecFor,
+      make: Effect.fnUntraced(function*(address) {
+        const socket = yield* NodeSocket.makeNet({
+          openTimeout: 1000,
+          timeout: 5500,
+          host: address.host,
+          port: address.port,
+          noDelay: true
+        })
+        return yield* RpcClient.makeProtocolSocket().pipe(
+          Effect.provideService(Socket.Socket, socket),
+          Effect.provideService(RpcSerialization.RpcSerialization, serialization)
+        )
+      }, Effect.orDie)
+    }
+  }))
+
 const layerSerialization = (serialization: "binary" | "ndjson" | undefined) =>
   serialization === "ndjson" ? RpcSerialization.layerNdjson : RpcSerialization.layerSchemaBinary()
 
@@ -167,7 +195,7 @@ export const layerRunner = (options: RunnerOptions): Layer.Layer<
   const serialization = layerSerialization(options.serialization)
   const socketServer = layerSocketServer(options)
   const config = layerRunnerConfig(options).pipe(Layer.provideMerge(socketServer))
-  const clientProtocol = NodeClusterSocket.layerClientProtocol.pipe(Layer.provide(serialization))
+  const clientProtocol = layerClientProtocol.pipe(Layer.provide(serialization))
   const health = RunnerHealth.layerPing.pipe(Layer.provide(Runners.layerRpc), Layer.provide(clientProtocol))
   return SocketRunner.layer.pipe(
     Layer.provide([clientProtocol, health, serialization]),
@@ -199,7 +227,7 @@ export const layerClient = (options?: {
 }): Layer.Layer<Services, never, SqlClient.SqlClient> => {
   const serialization = layerSerialization(options?.serialization)
   return SocketRunner.layerClientOnly.pipe(
-    Layer.provide(NodeClusterSocket.layerClientProtocol.pipe(Layer.provide(serialization))),
+    Layer.provide(layerClientProtocol.pipe(Layer.provide(serialization))),
     Layer.provideMerge(SqlMessageStorage.layer.pipe(Layer.provide(NodeCrypto.layerDigest))),
     Layer.provide(Layer.orDie(SqlRunnerStorage.layer)),
     Layer.provide(ShardingConfig.layer({
