@@ -281,6 +281,37 @@ describe("Http", () => {
       assert.isBelow(Date.now() - started, 3000) // well before the 1 minute keep-alive or the 5 s drain
     })))
 
+  it.live("drains HTTP/2: an idle session gets GOAWAY and closes at once", () =>
+    live(Effect.gen(function*() {
+      const certs = yield* Certs
+      const scope = yield* Scope.make()
+      const server = yield* Http.serve({
+        host: "127.0.0.1",
+        port: 0,
+        app: hello,
+        tls: { key: certs.server.key, cert: certs.server.cert },
+        http2: true
+      }).pipe(Scope.provide(scope))
+      const session = yield* Effect.acquireRelease(
+        Effect.sync(() => Http2.connect(server.url, { ca: redactedValue(certs.ca) })),
+        (session) => Effect.sync(() => session.destroy())
+      )
+      session.on("error", () => {})
+      const status = yield* Effect.callback<number>((resume) => {
+        const stream = session.request({ ":path": "/" })
+        stream.on("response", (headers) => resume(Effect.succeed(Number(headers[":status"]))))
+        stream.resume()
+      })
+      assert.strictEqual(status, 200)
+      const closed = Effect.callback<boolean>((resume) => {
+        session.once("close", () => resume(Effect.succeed(true)))
+      })
+      const started = Date.now()
+      yield* Scope.close(scope, Exit.void)
+      assert.isTrue(yield* closed)
+      assert.isBelow(Date.now() - started, 2000) // not the 5 s drain
+    }).pipe(Effect.provide(CertsLive))))
+
   it.live("closes at once when no app was ever installed (connections waiting for one are closed)", () =>
     live(Effect.gen(function*() {
       const scope = yield* Scope.make()
