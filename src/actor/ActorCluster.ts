@@ -82,6 +82,9 @@ export const entity = <Name extends string, Rpcs extends Rpc.Any>(
 /**
  * Options of `layer`.
  *
+ * @example
+ * const options: ActorCluster.LayerOptions = { maxIdleTime: "5 minutes", mailboxCapacity: 256 }
+ *
  * @category models
  * @since 0.1.0
  */
@@ -211,6 +214,11 @@ const build = (actor: Actor.Any) =>
  * A reference to an actor of the cluster by entity id: an `ActorRef` (same `tell`, `ask`, errors),
  * equal to any other ref to the same definition name and entity id.
  *
+ * @example
+ * const alice = counters("alice") // from ActorCluster.client(Counter)
+ * alice.entityId // => "alice"
+ * alice.path // => "Counter/alice"
+ *
  * @category models
  * @since 0.1.0
  */
@@ -224,8 +232,7 @@ const mapClusterError = (path: string) => (error: unknown): unknown => {
   if (ClusterError.MailboxFull.is(error)) return new ActorError({ reason: "MailboxFull", actor: path, cause: error })
   if (
     ClusterError.EntityNotAssignedToRunner.is(error) || ClusterError.AlreadyProcessingMessage.is(error) ||
-    (typeof error === "object" && error !== null && (error as { _tag?: unknown })._tag === "PersistenceError" &&
-      error instanceof ClusterError.PersistenceError)
+    error instanceof ClusterError.PersistenceError
   ) {
     return new ActorError({ reason: "ActorStopped", actor: path, cause: error })
   }
@@ -269,6 +276,9 @@ class EntityRefImpl implements EntityRef<any> {
 
 /**
  * Options of `client`.
+ *
+ * @example
+ * const counters = yield* ActorCluster.client(Counter, { timeout: "5 seconds" })
  *
  * @category models
  * @since 0.1.0

@@ -45,6 +45,9 @@ import * as Tcp from "../../net/Tcp.ts"
  * Sharding settings: effect/cluster's `ShardingConfig` fields (lock expiration, poll intervals, shards per
  * group, ...). Runner addresses are set by the layers, not here.
  *
+ * @example
+ * const sharding: ClusterLayer.ShardingOptions = { shardsPerGroup: 300, shardLockExpiration: "10 seconds" }
+ *
  * @category models
  * @since 0.1.0
  */
@@ -54,6 +57,9 @@ export type ShardingOptions = Partial<
 
 /**
  * The services every cluster layer provides.
+ *
+ * @example
+ * const sharding = yield* Sharding.Sharding // provided by every ClusterLayer layer
  *
  * @category models
  * @since 0.1.0
@@ -89,6 +95,9 @@ export const layerEmbedded = (options?: {
 
 /**
  * Options of `layerRunner`.
+ *
+ * @example
+ * const options: ClusterLayer.RunnerOptions = { port: 0, transport: "fiberloop", server: { maxConnections: 1024 } }
  *
  * @category models
  * @since 0.1.0
