@@ -130,7 +130,7 @@ export class Cell {
   readonly group: Group
   readonly childStrategy: Supervision.Group
   readonly registered: boolean
-  /** The spawner's services, with this cell as `Parent`. */
+  /** The spawner's services: the cell's fibers run with them (incarnations add `Parent` and `Scope`). */
   readonly context: Context.Context<never>
   /** Forked from the spawn scope; closing it stops the cell and detaches it from that scope. */
   readonly scope: Scope.Closeable
@@ -148,7 +148,6 @@ export class Cell {
   stopped: Deferred.Deferred<ActorExit> | undefined = undefined
   restartTimes: Array<number> | undefined = undefined
   backoff: ((input: unknown) => Effect.Effect<unknown, unknown>) | undefined = undefined
-  actorContext: ActorContext<any> | undefined = undefined
   processed = 0
   processingMillis = 0
   failures = 0
@@ -179,7 +178,7 @@ export class Cell {
     this.strategy = strategy
     this.group = group
     this.childStrategy = options?.children ?? "one-for-one"
-    this.context = Context.add(context, Parent, this)
+    this.context = context
     this.scope = Scope.forkUnsafe(scope)
   }
 
@@ -350,7 +349,10 @@ const run = Effect.fnUntraced(function*(cell: Cell, why: Start) {
     cell.incarnation = scope
     const exit = yield* Effect.exit(
       Effect.onExit(
-        Effect.provideContext(incarnation(cell, scope), Context.add(cell.context, Scope.Scope, scope)),
+        Effect.provideContext(
+          incarnation(cell, scope),
+          Context.add(Context.add(cell.context, Parent, cell), Scope.Scope, scope)
+        ),
         (exit) => Scope.close(scope, exit)
       )
     )
@@ -531,17 +533,27 @@ export const stop = (cell: Cell, exit: ActorExit): Effect.Effect<void> =>
     return Effect.andThen(wait, finish(cell, exit))
   }))
 
-const actorContext = (cell: Cell): ActorContext<any> =>
-  cell.actorContext ??= {
-    self: cell as any,
-    after: (delay: Duration.Input, tag: string, payload?: unknown) =>
-      timer(cell, Effect.delay(Effect.ignore(cell.tell(tag, payload)), delay)),
-    every: (interval: Duration.Input, tag: string, payload?: unknown) =>
-      timer(cell, Effect.forever(Effect.andThen(Effect.sleep(interval), Effect.ignore(cell.tell(tag, payload))))),
-    stop: Effect.sync(() => {
-      Effect.runForkWith(cell.context)(stop(cell, Exit.void))
+/** What a behaviour gets: methods on a class, so a cell costs no closures for it. */
+class Context_ {
+  readonly self: Cell
+  constructor(self: Cell) {
+    this.self = self
+  }
+  after(delay: Duration.Input, tag: string, payload?: unknown): Effect.Effect<Fiber.Fiber<void>> {
+    return timer(this.self, Effect.delay(Effect.ignore(this.self.tell(tag, payload)), delay))
+  }
+  every(interval: Duration.Input, tag: string, payload?: unknown): Effect.Effect<Fiber.Fiber<void>> {
+    const tell = Effect.ignore(this.self.tell(tag, payload))
+    return timer(this.self, Effect.forever(Effect.andThen(Effect.sleep(interval), tell)))
+  }
+  get stop(): Effect.Effect<void> {
+    return Effect.sync(() => {
+      Effect.runForkWith(this.self.context)(stop(this.self, Exit.void))
     })
-  } as ActorContext<any>
+  }
+}
+
+const actorContext = (cell: Cell): ActorContext<any> => new Context_(cell) as unknown as ActorContext<any>
 
 /** A timer lives in the current incarnation's scope: a restart or stop cancels it. */
 const timer = (cell: Cell, effect: Effect.Effect<void>): Effect.Effect<Fiber.Fiber<void>> =>
