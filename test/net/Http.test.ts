@@ -155,6 +155,31 @@ describe("Http", () => {
       assert.include(yield* readUntil(peer, "GET /4 "), "HTTP/1.1 200 OK")
     })))
 
+  it.live("upgrades to a WebSocket through effect/http's request.upgrade", () =>
+    live(Effect.gen(function*() {
+      const echoOnce = Effect.scoped(Effect.gen(function*() {
+        const request = yield* HttpServerRequest.HttpServerRequest
+        const socket = yield* request.upgrade
+        const reader = yield* socket.reader
+        const writer = yield* socket.writer
+        for (const chunk of yield* reader.pull) {
+          yield* writer.write(typeof chunk === "string" ? `echo ${chunk}` : chunk)
+        }
+        return HttpServerResponse.empty()
+      }))
+      const server = yield* Http.serve({ host: "127.0.0.1", port: 0, app: echoOnce })
+      const reply = yield* Effect.callback<string, Error>((resume) => {
+        const ws = new WebSocket(`${server.url.replace("http", "ws")}/ws`)
+        ws.onopen = () => ws.send("ping")
+        ws.onmessage = (event) => {
+          resume(Effect.succeed(String(event.data)))
+          ws.close()
+        }
+        ws.onerror = () => resume(Effect.fail(new Error("websocket error")))
+      })
+      assert.strictEqual(reply, "echo ping")
+    })))
+
   it.live("answers Expect: 100-continue, and refuses a too large body before it is sent", () =>
     live(Effect.gen(function*() {
       const server = yield* Http.serve({ host: "127.0.0.1", port: 0, app: echoBody, maxBodySize: 100 })
