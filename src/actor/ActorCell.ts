@@ -394,7 +394,12 @@ const supervise = Effect.fnUntraced(function*(cell: Cell, failure: Failure) {
       const step = cell.backoff ??= yield* Schedule.toStepWithSleep(strategy.backoff)
       exhausted = Exit.isFailure(yield* Effect.exit(step(undefined)))
     }
-    for (const sibling of siblings) if (sibling.state === RUNNING) start(sibling, "restart")
+    for (const sibling of siblings) {
+      if (sibling.state !== RUNNING) continue
+      start(sibling, "restart")
+      restarted(sibling, cause)
+      yield* Effect.logWarning(`actor ${sibling.path} restarting with ${cell.path} (${group.strategy})`)
+    }
     return exhausted
   })
   const exhausted = group.strategy === "one-for-one" ?
@@ -404,12 +409,17 @@ const supervise = Effect.fnUntraced(function*(cell: Cell, failure: Failure) {
     yield* escalate(cell, cause)
     return false
   }
-  cell.restarts++
-  cell.runtime.hooks.restarted(cell)
-  cell.runtime.publish({ _tag: "Restarted", actor: cell, cause, restarts: cell.restarts })
+  restarted(cell, cause)
   yield* Effect.logWarning(`actor ${cell.path} restarting (restart ${cell.restarts})`, cause)
   return true
 })
+
+/** Counts, reports and publishes a restart. */
+const restarted = (cell: Cell, cause: Cause.Cause<unknown>): void => {
+  cell.restarts++
+  cell.runtime.hooks.restarted(cell)
+  cell.runtime.publish({ _tag: "Restarted", actor: cell, cause, restarts: cell.restarts })
+}
 
 /** The siblings a restart of `cell` takes along, in spawn order. */
 const affected = (cell: Cell): Array<Cell> => {

@@ -206,8 +206,11 @@ describe("Supervision", () => {
         for (const kid of kids) yield* kid.tell("Add", { by: 1 })
         yield* counts(kids)
         yield* kids[1]!.tell("Boom")
-        yield* nth(events, "Restarted")
+        const restarts = expected.filter((n) => n === 0).length
+        yield* nth(events, "Restarted", restarts)
         assert.deepStrictEqual(yield* counts(kids), [...expected])
+        const stats = yield* Effect.forEach(kids, Actor.stats)
+        assert.deepStrictEqual(stats.map((s) => s.restarts), expected.map((n) => n === 0 ? 1 : 0), "each restart is counted")
         assert.deepStrictEqual(kids, before, "the refs stay the same across restarts")
       }).pipe(Effect.provide(ActorSystem.layer)))
   }
