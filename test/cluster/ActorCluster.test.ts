@@ -118,9 +118,17 @@ describe("ActorCluster (embedded)", () => {
       const counters = yield* ActorCluster.client(Counter)
       const ref = counters("idle")
       yield* ref.ask("Increment", { by: 3 })
-      // the reaper checks every 5 seconds at most: bounded by 200 polls of 50 ms
-      assert.isTrue(yield* eventually(Effect.map(ref.ask("Get"), (n) => n === 0), 200))
-    }).pipe(Effect.provide(embedded({ maxIdleTime: "10 millis" })), Effect.timeout("20 seconds")), 30_000)
+      // each probe is a message, so probes are spaced well beyond maxIdleTime; the reaper looks every 5 s
+      let probes = 0
+      let count = 3
+      while (count !== 0 && probes < 15) {
+        yield* Effect.sleep("1 second")
+        count = yield* ref.ask("Get")
+        probes++
+      }
+      assert.strictEqual(count, 0)
+      assert.strictEqual(yield* ref.ask("Increment", { by: 1 }), 1)
+    }).pipe(Effect.provide(embedded({ maxIdleTime: "10 millis" })), Effect.timeout("25 seconds")), 30_000)
 
   it.live("refs are values: equal by definition and entity id, usable as map keys", () =>
     Effect.gen(function*() {
