@@ -10,6 +10,7 @@
 export * as Loop from "./Loop.ts"
 export * as Stats from "./Stats.ts"
 export * from "./net/index.ts"
+export * from "./actor/index.ts"
 /**
  * The sync primitives (`Sync.Lock`, `Sync.Semaphore`, `Sync.Queue`,
  * `Sync.Channel`, `Sync.Timer`), under one namespace so that they never clash
