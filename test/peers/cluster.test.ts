@@ -191,8 +191,9 @@ describe("ActorCluster on three runner processes and PostgreSQL", () => {
         const ledger = yield* ActorCluster.client(Ledger, { timeout: "2 seconds" })
         yield* ledger("e1").tell("Record", { key: "while-down", millis: 0 })
 
-        // a new runner takes every shard: the stored message is processed, the actor respawns fresh
-        yield* spawnRunner({ name: "d", url: pg.url })
+        // a new runner (its port served by NodeSocketServer, the other transport) takes every shard: the
+        // stored message is processed, the actor respawns fresh
+        yield* spawnRunner({ name: "d", url: pg.url, transport: "node" })
         const later = yield* ActorCluster.client(Counter, { timeout: "30 seconds" })
         assert.strictEqual(yield* later("e1").ask("Where"), "d")
         assert.strictEqual(yield* later("e1").ask("Get"), 0)
