@@ -333,7 +333,7 @@ export interface ActorContext<in out Rpcs extends Rpc.Any> {
     tag: Tag,
     ...payload: PayloadArgs<Extract<Rpcs, { readonly _tag: Tag }>>
   ) => Effect.Effect<Fiber.Fiber<void>>
-  /** Stops this actor normally (after the current handler returns). */
+  /** Stops this actor normally (the current handler is interrupted). */
   readonly stop: Effect.Effect<void>
 }
 
@@ -410,7 +410,9 @@ const cellOf = (ref: AnyRef): Cell.Cell => {
 /**
  * Stops an actor now (its children first, in reverse order of spawn); queued
  * messages go to the dead letters and their asks fail with `ActorStopped`.
- * Stopping a stopped actor does nothing.
+ * Stopping a stopped actor does nothing. An actor may stop itself or its
+ * parent from a handler (the stop runs in a fiber of its own, and the caller
+ * is interrupted if the stop reaches it).
  *
  * ```ts
  * yield* Actor.stop(counter)
@@ -419,7 +421,7 @@ const cellOf = (ref: AnyRef): Cell.Cell => {
  * @category lifecycle
  * @since 0.1.0
  */
-export const stop = (ref: AnyRef): Effect.Effect<void> => Cell.stop(cellOf(ref), Exit.void)
+export const stop = (ref: AnyRef): Effect.Effect<void> => Cell.stopDetached(cellOf(ref))
 
 /**
  * Waits until an actor stops and returns how it ended (Akka DeathWatch,

@@ -530,7 +530,9 @@ const finish = (cell: Cell, exit: ActorExit): Effect.Effect<void> =>
 
 /**
  * Stops a cell from outside: no new messages, its fiber interrupted (its
- * incarnation closes: children stop in reverse order), then finished.
+ * incarnation closes: children stop in reverse order), then finished. Runs
+ * in the fiber closing the cell's scope; `stopDetached` is for callers that
+ * may be the cell itself or one of its children.
  */
 export const stop = (cell: Cell, exit: ActorExit): Effect.Effect<void> =>
   Effect.uninterruptible(Effect.suspend(() => {
@@ -557,11 +559,17 @@ class Context_ {
     return timer(this.self, Effect.forever(Effect.andThen(Effect.sleep(interval), tell)))
   }
   get stop(): Effect.Effect<void> {
-    return Effect.sync(() => {
-      Effect.runForkWith(this.self.context)(stop(this.self, Exit.void))
-    })
+    return stopDetached(this.self)
   }
 }
+
+/**
+ * Stops a cell in a fiber of its own and waits for it, interruptibly: an
+ * actor stopping itself, or a child stopping its parent (which stops the
+ * child on the way), must not wait for its own end.
+ */
+export const stopDetached = (cell: Cell): Effect.Effect<void> =>
+  Effect.suspend(() => Fiber.join(Effect.runForkWith(cell.context)(stop(cell, Exit.void))))
 
 const actorContext = (cell: Cell): ActorContext<any> => new Context_(cell) as unknown as ActorContext<any>
 
@@ -603,7 +611,7 @@ export const spawn = (
     runtime.live++
     return Effect.map(Scope.addFinalizer(cell.scope, Effect.suspend(() => stop(cell, Exit.void))), () => {
       runtime.publish({ _tag: "Spawned", actor: cell })
-      start(cell, undefined)
+      if (cell.state === RUNNING) start(cell, undefined)
       return cell
     })
   })

@@ -3,9 +3,35 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Rpc from "effect/rpc/Rpc"
+import * as RpcGroup from "effect/rpc/RpcGroup"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { Actor, ActorSystem, Supervision } from "../../src/actor/index.ts"
 import { Counter } from "./support.ts"
+
+const StopSelf = Rpc.make("StopSelf")
+const StopCtx = Rpc.make("StopCtx")
+const StopParent = Rpc.make("StopParent")
+const Spawn = Rpc.make("Spawn")
+const StopperProtocol = RpcGroup.make(StopSelf, StopCtx, StopParent, Spawn)
+type StopperRef = Actor.ActorRef<RpcGroup.Rpcs<typeof StopperProtocol>>
+
+/** Stops itself (`Actor.stop(self)` or `ctx.stop`), its parent, or spawns a child of its own kind into `kids`. */
+const stopper = (
+  parent: StopperRef | undefined,
+  kids: Array<StopperRef>
+): Actor.Actor<"Stopper", RpcGroup.Rpcs<typeof StopperProtocol>, never, ActorSystem.ActorSystem | Scope.Scope> =>
+  Actor.make("Stopper", {
+    protocol: StopperProtocol,
+    behaviour: (ctx) =>
+      Effect.succeed(StopperProtocol.of({
+        StopSelf: () => Actor.stop(ctx.self),
+        StopCtx: () => ctx.stop,
+        StopParent: () => parent === undefined ? Effect.void : Actor.stop(parent),
+        Spawn: () => Effect.map(Actor.spawn(stopper(ctx.self, kids)).pipe(Effect.orDie), (kid) => void kids.push(kid))
+      }))
+  })
 
 describe("watch and link", () => {
   it.effect("watch completes with success on a normal stop", () =>
@@ -73,5 +99,25 @@ describe("watch and link", () => {
       yield* a.tell("Add", { by: 3 })
       assert.strictEqual(yield* a.ask("Get"), 3)
       assert.strictEqual((yield* Effect.flip(Actor.link(a, b))).reason, "ActorStopped")
+    }).pipe(Effect.provide(ActorSystem.layer)))
+
+  it.effect("an actor stops itself from a handler, with Actor.stop(self) or ctx.stop", () =>
+    Effect.gen(function*() {
+      for (const tag of ["StopSelf", "StopCtx"] as const) {
+        const actor = yield* Actor.spawn(stopper(undefined, []))
+        yield* actor.tell(tag)
+        assert.isTrue(Exit.isSuccess(yield* Actor.watch(actor)))
+        assert.strictEqual((yield* Effect.flip(actor.ask("Spawn"))).reason, "ActorStopped")
+      }
+    }).pipe(Effect.provide(ActorSystem.layer)))
+
+  it.effect("a child stops its parent (and is stopped with it) without a deadlock", () =>
+    Effect.gen(function*() {
+      const kids: Array<StopperRef> = []
+      const parent = yield* Actor.spawn(stopper(undefined, kids))
+      yield* parent.ask("Spawn")
+      yield* kids[0]!.tell("StopParent")
+      assert.isTrue(Exit.isSuccess(yield* Actor.watch(parent)))
+      assert.isTrue(Exit.isSuccess(yield* Actor.watch(kids[0]!)))
     }).pipe(Effect.provide(ActorSystem.layer)))
 })
