@@ -37,9 +37,11 @@ import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Layer from "effect/Layer"
 import * as NetAddress from "effect/net/NetAddress"
 import * as Scope from "effect/Scope"
+import * as Tracer from "effect/Tracer"
 import * as NodeHttp from "node:http"
 import * as Http2 from "node:http2"
 import type * as Net from "node:net"
+import type { Duplex } from "node:stream"
 import type * as Connection from "./Connection.ts"
 import { detachUnsafe } from "./Connection.ts"
 import type { AddressInUse, SocketError, TlsError } from "./Errors.ts"
@@ -96,6 +98,12 @@ export interface Server extends Tcp.Server {
   readonly url: string
   /** effect/http's service: `serve(app)` installs the app; until then requests wait. */
   readonly http: HttpServer.HttpServer["Service"]
+  /**
+   * Installs a fetch handler instead: straight from Node's request, without a
+   * fiber per request (`HttpFetch.toNodeListener`), unless a tracer is
+   * installed, when each request runs as a traced effect/http request.
+   */
+  readonly serveFetch: (handler: HttpFetch.FetchHandler) => Effect.Effect<void, never, Scope.Scope>
 }
 
 // =============================================================================
@@ -305,17 +313,13 @@ export const make: (
       (wss) => Effect.callback<void>((resume) => void wss.close(() => resume(Effect.void)))
     ).pipe(Scope.provide(yield* Effect.scope), Effect.cached)
 
-    const serve = Effect.fnUntraced(function*(
-      app: Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, HttpServerRequest.HttpServerRequest | Scope.Scope>,
-      middleware?: HttpMiddleware.HttpMiddleware
+    /** Installs a Node request listener behind the common checks; it is removed, after a drain, with the scope. */
+    const install = Effect.fnUntraced(function*(
+      run: (request: NodeHttp.IncomingMessage, response: NodeHttp.ServerResponse) => void,
+      upgrade: ((request: NodeHttp.IncomingMessage, socket: Duplex, head: Buffer) => void) | undefined
     ) {
       const serveScope = yield* Effect.scope
-      const scope = Scope.forkUnsafe(serveScope, "parallel")
       const services = yield* Effect.context<never>()
-      const run = yield* NodeHttpServer.makeHandler(app, { middleware: middleware as any, scope }).pipe(
-        Effect.provideService(HttpIncomingMessage.MaxBodySize, maxBodySize)
-      )
-      const upgrade = yield* NodeHttpServer.makeUpgradeHandler(wss, app, { middleware: middleware as any, scope })
       const recorder = HttpMetrics.makeRecorder(services)
       const onRequest = (request: NodeHttp.IncomingMessage, response: NodeHttp.ServerResponse): void => {
         recorder.start(response)
@@ -331,7 +335,7 @@ export const make: (
         if (!tooLarge(request, maxBody)) response.writeContinue()
         onRequest(request, response)
       }
-      // the requests' scope closes after this: requests in flight finish first
+      // requests in flight finish before the listeners go (and before the requests' scope closes)
       yield* Scope.addFinalizer(
         serveScope,
         Effect.ensuring(
@@ -339,22 +343,42 @@ export const make: (
           Effect.sync(() => {
             h1.off("request", onRequest)
             h1.off("checkContinue", onContinue)
-            h1.off("upgrade", upgrade)
+            if (upgrade !== undefined) h1.off("upgrade", upgrade)
             h2?.off("request", onRequest)
           })
         )
       )
       h1.on("request", onRequest)
       h1.on("checkContinue", onContinue)
-      h1.on("upgrade", upgrade)
+      if (upgrade !== undefined) h1.on("upgrade", upgrade)
       h2?.on("request", onRequest)
       Deferred.doneUnsafe(installed, Exit.void)
     })
 
+    const serve = Effect.fnUntraced(function*(
+      app: Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, HttpServerRequest.HttpServerRequest | Scope.Scope>,
+      middleware?: HttpMiddleware.HttpMiddleware
+    ) {
+      // the requests' fibers run in a scope that closes after the drain (its finalizer is added first)
+      const scope = Scope.forkUnsafe(yield* Effect.scope, "parallel")
+      const run = yield* NodeHttpServer.makeHandler(app, { middleware: middleware as any, scope }).pipe(
+        Effect.provideService(HttpIncomingMessage.MaxBodySize, maxBodySize)
+      )
+      const upgrade = yield* NodeHttpServer.makeUpgradeHandler(wss, app, { middleware: middleware as any, scope })
+      yield* install(run, upgrade)
+    })
+
+    const serveFetch = (handler: HttpFetch.FetchHandler) =>
+      Effect.flatMap(Effect.service(Tracer.Tracer), (tracer) =>
+        tracer === Tracer.nativeTracer
+          ? install(HttpFetch.toNodeListener(handler, { maxBodySize: maxBody }), undefined)
+          : serve(HttpFetch.fromFetch(handler)))
+
     return {
       ...tcp,
       url: formatUrl(tcp),
-      http: HttpServer.make({ address, serve: serve as HttpServer.HttpServer["Service"]["serve"] as any })
+      http: HttpServer.make({ address, serve: serve as HttpServer.HttpServer["Service"]["serve"] as any }),
+      serveFetch
     } satisfies Server
   }
 )
@@ -405,7 +429,7 @@ export const serve: {
 } = (options: Options & App<unknown, unknown>): Effect.Effect<Server, AddressInUse | SocketError | TlsError, any> =>
   Effect.tap(
     make(options),
-    (server) => server.http.serve(options.fetch !== undefined ? HttpFetch.fromFetch(options.fetch) : options.app!)
+    (server) => options.fetch !== undefined ? server.serveFetch(options.fetch) : server.http.serve(options.app!)
   )
 
 /**

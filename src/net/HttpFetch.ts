@@ -6,7 +6,9 @@
  * (`new Response("text")`, `Response.json`, bytes) is sent whole, with a
  * `Content-Length`; one still being produced (a `ReadableStream`, server-sent
  * events) is streamed chunk by chunk. A handler that throws or rejects answers
- * `500`.
+ * `500`. `fromFetch` runs the handler as an effect/http app (a fiber and a
+ * span per request); `toNodeListener` runs it straight from Node's request,
+ * without a fiber.
  *
  * @since 0.1.0
  */
@@ -18,6 +20,8 @@ import * as HttpServerError from "effect/http/HttpServerError"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Stream from "effect/Stream"
+import type * as NodeHttp from "node:http"
+import { Readable } from "node:stream"
 
 /**
  * A WinterCG fetch handler: what Hono and most JavaScript frameworks export.
@@ -97,3 +101,141 @@ export const fromFetch = (
     )
   })
 
+
+// =============================================================================
+// Straight from Node's request to the handler and back
+// =============================================================================
+
+class BodyTooLarge extends Error {}
+
+const noBody = new Set(["GET", "HEAD"])
+
+/** The request as a web `Request`; a body longer than `maxBodySize` errors its stream with `BodyTooLarge`. */
+const toWebRequest = (request: NodeHttp.IncomingMessage, signal: AbortSignal, maxBodySize: number): Request => {
+  const raw = request.rawHeaders
+  const headers = new Headers()
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.charCodeAt(0) !== 58) headers.append(raw[i]!, raw[i + 1]!) // ":" pseudo-headers (HTTP/2)
+  }
+  const host = request.headers.host ?? request.headers[":authority"] ?? "localhost"
+  const scheme = (request.socket as { encrypted?: boolean }).encrypted === true ? "https" : "http"
+  const method = request.method ?? "GET"
+  const init: RequestInit & { duplex?: "half" } = { method, headers, signal }
+  if (!noBody.has(method)) {
+    let total = 0
+    init.body = (Readable.toWeb(request) as ReadableStream<Uint8Array>).pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, controller) {
+          total += chunk.byteLength
+          if (total > maxBodySize) controller.error(new BodyTooLarge())
+          else controller.enqueue(chunk)
+        }
+      })
+    )
+    init.duplex = "half"
+  }
+  return new Request(`${scheme}://${host}${request.url ?? "/"}`, init)
+}
+
+const headersOf = (response: Response): Record<string, string | Array<string>> => {
+  const headers: Record<string, string | Array<string>> = {}
+  for (const [name, value] of response.headers) {
+    if (name !== "set-cookie") headers[name] = value
+  }
+  const cookies = response.headers.getSetCookie()
+  if (cookies.length > 0) headers["set-cookie"] = cookies
+  return headers
+}
+
+const drained = (response: NodeHttp.ServerResponse): Promise<void> =>
+  new Promise((resolve) => {
+    const done = () => {
+      response.off("drain", done)
+      response.off("close", done)
+      resolve()
+    }
+    response.on("drain", done)
+    response.on("close", done)
+  })
+
+/** Writes a web `Response`: whole when its body is complete at once, else streamed with backpressure. */
+const writeResponse = async (
+  request: NodeHttp.IncomingMessage,
+  response: NodeHttp.ServerResponse,
+  web: Response
+): Promise<void> => {
+  const headers = headersOf(web)
+  const body = web.body
+  if (body === null || request.method === "HEAD" || web.status === 204 || web.status === 304) {
+    if (body !== null) void body.cancel()
+    response.writeHead(web.status, headers)
+    return void response.end()
+  }
+  const reader = body.getReader() as Reader
+  const first = await reader.read()
+  if (first.done) {
+    response.writeHead(web.status, headers)
+    return void response.end()
+  }
+  const pending = reader.read()
+  const second = await Promise.race([pending, nextTurn()])
+  if (second?.done === true) {
+    if (headers["content-length"] === undefined) headers["content-length"] = String(first.value.byteLength)
+    response.writeHead(web.status, headers)
+    return void response.end(first.value)
+  }
+  response.writeHead(web.status, headers)
+  for await (const chunk of rest([first.value], pending, reader)) {
+    if (response.destroyed) return void reader.cancel()
+    if (!response.write(chunk)) await drained(response)
+  }
+  response.end()
+}
+
+const fail = (response: NodeHttp.ServerResponse, cause: unknown): void => {
+  if (response.headersSent) return void response.destroy()
+  if (cause instanceof BodyTooLarge || (cause as { cause?: unknown } | undefined)?.cause instanceof BodyTooLarge) {
+    // the rest of the body is not read: the connection cannot carry another request
+    response.shouldKeepAlive = false
+    response.writeHead(413, { "content-length": "0", connection: "close" })
+  } else {
+    response.writeHead(500, { "content-length": "0" })
+  }
+  response.end()
+}
+
+function abortOnClose(this: NodeHttp.ServerResponse & { [kAbort]?: AbortController }): void {
+  if (!this.writableFinished) this[kAbort]?.abort()
+}
+const kAbort = Symbol.for("fiberloop/net/HttpFetch/abort")
+
+/**
+ * A Node request listener that runs a fetch handler without an Effect fiber
+ * per request: Node's request becomes a web `Request` (its `signal` aborts if
+ * the client goes away; a body past `maxBodySize` fails to read and answers
+ * `413`), and the `Response` is written back (whole when complete at once,
+ * else streamed with backpressure). A handler that throws or rejects answers
+ * `500`. `Http.serve({ fetch })` uses it when no tracer is installed; with
+ * one, `fromFetch` runs the handler in a traced effect/http request.
+ *
+ * **Example** (A fetch handler on a plain Node server)
+ *
+ * ```ts
+ * NodeHttp.createServer(HttpFetch.toNodeListener((request) => new Response("hi"), { maxBodySize: 1 << 20 }))
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const toNodeListener = (
+  handler: FetchHandler,
+  options: { readonly maxBodySize: number }
+) =>
+(request: NodeHttp.IncomingMessage, response: NodeHttp.ServerResponse): void => {
+  const abort = new AbortController()
+  ;(response as { [kAbort]?: AbortController })[kAbort] = abort
+  response.on("close", abortOnClose)
+  new Promise<Response>((ok) => ok(handler(toWebRequest(request, abort.signal, options.maxBodySize))))
+    .then((web) => writeResponse(request, response, web))
+    .catch((cause) => fail(response, cause))
+}

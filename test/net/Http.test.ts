@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Deferred from "effect/Deferred"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as FetchHttpClient from "effect/http/FetchHttpClient"
@@ -97,6 +98,55 @@ describe("Http", () => {
       const streamed = yield* request(streaming.url)
       assert.strictEqual(streamed.body, "one two")
       assert.strictEqual(streamed.headers.get("transfer-encoding"), "chunked")
+    })))
+
+  it.live("a fetch handler: body limit, cookies, HEAD, and request.signal aborted when the client goes away", () =>
+    live(Effect.gen(function*() {
+      const aborted = yield* Deferred.make<string>()
+      const server = yield* Http.serve({
+        host: "127.0.0.1",
+        port: 0,
+        maxBodySize: 1000,
+        fetch: async (request) => {
+          const path = new URL(request.url).pathname
+          if (path === "/wait") {
+            request.signal.addEventListener("abort", () => Deferred.doneUnsafe(aborted, Exit.succeed("aborted")))
+            return new Promise<Response>(() => {})
+          }
+          if (path === "/cookies") {
+            const headers = new Headers({ "x-one": "1" })
+            headers.append("set-cookie", "a=1")
+            headers.append("set-cookie", "b=2")
+            return new Response("cookies", { headers })
+          }
+          return new Response(`read ${(await request.text()).length}`)
+        }
+      })
+      const chunked = yield* rawClient(portOf(server))
+      const chunk = "x".repeat(600)
+      const answer = yield* ask(
+        chunked,
+        head("POST", "/", "transfer-encoding: chunked\r\n") + `258\r\n${chunk}\r\n258\r\n${chunk}\r\n0\r\n\r\n`
+      )
+      assert.match(answer, /^HTTP\/1.1 413 /)
+      assert.strictEqual((yield* request(server.url, { method: "POST", body: "small" })).body, "read 5")
+
+      const cookies = yield* rawClient(portOf(server))
+      yield* rawWrite(cookies, head("GET", "/cookies"))
+      const text = yield* readUntil(cookies, "\r\n\r\ncookies")
+      assert.include(text.toLowerCase(), "set-cookie: a=1\r\nset-cookie: b=2")
+      assert.include(text.toLowerCase(), "content-length: 7")
+
+      const headOnly = yield* rawClient(portOf(server))
+      const headAnswer = yield* ask(headOnly, head("HEAD", "/cookies", "connection: close\r\n"))
+      assert.match(headAnswer, /^HTTP\/1.1 200 /)
+      assert.notInclude(headAnswer, "\r\n\r\ncookies")
+
+      const waiting = yield* rawClient(portOf(server))
+      yield* rawWrite(waiting, head("GET", "/wait"))
+      yield* waitFor(() => server.stats().active >= 1)
+      waiting.destroy()
+      assert.strictEqual(yield* Deferred.await(aborted), "aborted")
     })))
 
   it.live("runs HttpRouter.serve unchanged on the layer", () =>
@@ -450,6 +500,9 @@ describe("Http", () => {
       yield* live(Effect.gen(function*() {
         const server = yield* Http.serve({ host: "127.0.0.1", port: 0, app: hello, connectionSpans: true })
         assert.strictEqual((yield* request(`${server.url}/traced`)).body, "hello")
+        // with a tracer, a fetch handler runs as a traced effect/http request too
+        const fetchServer = yield* Http.serve({ host: "127.0.0.1", port: 0, fetch: () => new Response("traced") })
+        assert.strictEqual((yield* request(`${fetchServer.url}/fetched`, { method: "PUT", body: "x" })).body, "traced")
       }).pipe(Effect.scoped, Effect.provide(tracing)))
       const spans = yield* receiver.spans.pipe(
         Effect.filterOrFail((spans) => spans.some((span) => span.name === "http.connection")),
@@ -459,6 +512,9 @@ describe("Http", () => {
       assert.isDefined(requestSpan)
       assert.strictEqual(attribute(requestSpan!, "url.path"), "/traced")
       assert.strictEqual(attribute(requestSpan!, "http.response.status_code"), 200)
+      const fetchSpan = spans.find((span) => span.name === "PUT")
+      assert.isDefined(fetchSpan)
+      assert.strictEqual(attribute(fetchSpan!, "url.path"), "/fetched")
       const connection = spans.find((span) => span.name === "http.connection")!
       assert.strictEqual(attribute(connection, "net.peer.ip"), "127.0.0.1")
       assert.isAbove(attribute(connection, "net.bytes_written") as number, 0)
