@@ -564,12 +564,16 @@ class Context_ {
 }
 
 /**
- * Stops a cell in a fiber of its own and waits for it, interruptibly: an
- * actor stopping itself, or a child stopping its parent (which stops the
- * child on the way), must not wait for its own end.
+ * Stops a cell; called from inside an actor, in a fiber of its own, waited
+ * for interruptibly: an actor stopping itself, or a child stopping its parent
+ * (which stops the child on the way), must not wait for its own end.
  */
 export const stopDetached = (cell: Cell): Effect.Effect<void> =>
-  Effect.suspend(() => Fiber.join(Effect.runForkWith(cell.context)(stop(cell, Exit.void))))
+  Effect.withFiber((fiber) =>
+    fiber.getRef(Parent) === undefined ?
+      stop(cell, Exit.void) :
+      Fiber.join(Effect.runForkWith(cell.context)(stop(cell, Exit.void)))
+  )
 
 const actorContext = (cell: Cell): ActorContext<any> => new Context_(cell) as unknown as ActorContext<any>
 
