@@ -462,6 +462,30 @@ describe("Http", () => {
         })
       )
       assert.deepStrictEqual(statuses, [413, 200])
+
+      // a fetch handler over HTTP/2 sees the URL and scheme the client used
+      const fetchServer = yield* Http.serve({
+        host: "127.0.0.1",
+        port: 0,
+        fetch: (request) => new Response(`${request.method} ${request.url}`),
+        tls: { key: certs.server.key, cert: certs.server.cert },
+        http2: true
+      })
+      const fetched = yield* Effect.tryPromise(() =>
+        new Promise<string>((resolve, reject) => {
+          const session = Http2.connect(fetchServer.url, { ca: redactedValue(certs.ca) })
+          session.on("error", reject)
+          const stream = session.request({ ":path": "/x?y=1" })
+          let body = ""
+          stream.on("data", (c) => body += c)
+          stream.on("end", () => {
+            session.close()
+            resolve(body)
+          })
+          stream.on("error", reject)
+        })
+      )
+      assert.strictEqual(fetched, `GET ${fetchServer.url}/x?y=1`)
     }).pipe(Effect.provide(CertsLive))))
 
   it.live("counts requests by status class and answers GET /metrics in the Prometheus format", () =>
