@@ -29,7 +29,8 @@
  * Cluster errors are mapped to `ActorError`: `MailboxFull` (the entity's mailbox, or the runner's
  * `maxResidentEntities`, is full) -> `MailboxFull`; `EntityNotAssignedToRunner` (the cluster is shutting
  * down or has no runner for the shard), `PersistenceError` (the message could not be stored) and
- * `AlreadyProcessingMessage` -> `ActorStopped`, with the cluster error as `cause`.
+ * `AlreadyProcessingMessage` -> `ActorStopped`, with the cluster error as `cause`; so is a call on a ref whose
+ * cluster layer has shut down.
  *
  * @since 0.1.0
  */
@@ -254,12 +255,21 @@ class EntityRefImpl implements EntityRef<any> {
     const undelivered = Effect.fail(
       new ActorError({ reason: "ActorStopped", actor: path, cause: `not delivered within ${Duration.format(Duration.fromInputUnsafe(timeout))}` })
     )
+    // a call whose client was shut down (its cluster layer closed) is interrupted without the caller being
+    // interrupted: a stopped actor, for the caller (an interrupted caller stays interrupted)
+    const stopped = Effect.catchCause((cause: Cause.Cause<unknown>) =>
+      Cause.hasInterruptsOnly(cause)
+        ? Effect.fail(new ActorError({ reason: "ActorStopped", actor: path, cause: "the cluster client has shut down" }))
+        : Effect.failCause(cause)
+    )
     this.tell = ((tag: string, payload?: unknown) =>
       Effect.mapError(rpc[tag](payload, { discard: true }) as Effect.Effect<void, unknown>, mapError).pipe(
+        stopped,
         Effect.timeoutOrElse({ duration: timeout, orElse: () => undelivered })
       )) as any
     this.ask = ((tag: string, payload?: unknown, options?: Actor.AskOptions) =>
       Effect.mapError(rpc[tag](payload) as Effect.Effect<unknown, unknown>, mapError).pipe(
+        stopped,
         Effect.timeoutOrElse({
           duration: options?.timeout ?? timeout,
           orElse: () => Effect.fail(new ActorError({ reason: "AskTimeout", actor: path }))

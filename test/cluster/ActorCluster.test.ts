@@ -5,9 +5,11 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Equal from "effect/Equal"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as HashMap from "effect/HashMap"
 import * as Layer from "effect/Layer"
+import * as Scope from "effect/Scope"
 import * as ActorCluster from "../../src/actor/ActorCluster.ts"
 import { ActorError } from "../../src/actor/ActorError.ts"
 import * as ClusterLayer from "../../src/actor/cluster/ClusterLayer.ts"
@@ -129,6 +131,19 @@ describe("ActorCluster (embedded)", () => {
       assert.strictEqual(count, 0)
       assert.strictEqual(yield* ref.ask("Increment", { by: 1 }), 1)
     }).pipe(Effect.provide(embedded({ maxIdleTime: "10 millis" })), Effect.timeout("25 seconds")), 30_000)
+
+  it.live("a ref used after its cluster has shut down fails with ActorError ActorStopped", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(embedded(), scope)
+      const ref = (yield* Effect.provideContext(ActorCluster.client(Counter), context))("a")
+      assert.strictEqual(yield* ref.ask("Increment", { by: 1 }), 1)
+      yield* Scope.close(scope, Exit.void)
+      const asked = yield* Effect.flip(ref.ask("Get"))
+      assert.strictEqual(asked._tag === "ActorError" && asked.reason, "ActorStopped")
+      const told = yield* Effect.flip(ref.tell("Increment", { by: 1 }))
+      assert.strictEqual(told.reason, "ActorStopped")
+    }).pipe(Effect.timeout("10 seconds")))
 
   it.live("refs are values: equal by definition and entity id, usable as map keys", () =>
     Effect.gen(function*() {
