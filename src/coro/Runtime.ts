@@ -140,18 +140,24 @@ class Call {
   reject!: (error: unknown) => void
   readonly promise: Promise<any>
   exit: Exit.Exit<any, unknown> | undefined = undefined
-  constructor(effect: Effect.Effect<any, unknown>, kind: CallKind) {
+  readonly mapErrors: boolean
+  constructor(effect: Effect.Effect<any, unknown>, kind: CallKind, mapErrors: boolean) {
     this.effect = effect
     this.kind = kind
+    this.mapErrors = mapErrors
     this.promise = new Promise((resolve, reject) => {
       this.resolve = resolve
       this.reject = reject
     })
   }
   settle(exit: Exit.Exit<any, unknown>): void {
-    this.exit = exit
-    if (exit._tag === "Success") this.resolve(exit.value)
-    else this.reject(failureOf(exit))
+    if (exit._tag === "Success") {
+      this.exit = exit
+      return this.resolve(exit.value)
+    }
+    const error = this.mapErrors && !isInterrupted(exit) ? toCopasError(failureOf(exit)) : failureOf(exit)
+    this.exit = Exit.fail(error)
+    this.reject(error)
   }
 }
 
@@ -173,6 +179,9 @@ const failureOf = (exit: Exit.Exit<unknown, unknown>): unknown => {
   }
   return copasError("interrupted")
 }
+
+const isInterrupted = (exit: Exit.Exit<unknown, unknown>): boolean =>
+  exit._tag === "Failure" && exit.cause.reasons.every((r) => r._tag === "Interrupt")
 
 const isThenable = (u: unknown): u is PromiseLike<unknown> =>
   typeof u === "object" && u !== null && typeof (u as PromiseLike<unknown>).then === "function"
@@ -457,11 +466,20 @@ export class Runtime {
       this.setState(thread, callStates[call.kind])
       if (call.kind === "park") this.notify()
     }
-    return Effect.map(Effect.exit(call.effect), (exit) => {
+    return Effect.flatMap(Effect.exit(call.effect), (exit) => {
       if (thread.state !== "running") this.setState(thread, "running")
-      if (call.kind === "read" || call.kind === "write") this.ioEvent()
+      if (call.kind === "read" || call.kind === "write") {
+        this.ioEvent()
+        // as in Copas, I/O yields for a step now and then, so a busy socket cannot starve the others
+        if (Math.random() < 0.1) {
+          return Effect.map(this.pause(thread, 0), () => {
+            call.settle(exit)
+            return exit
+          })
+        }
+      }
       call.settle(exit)
-      return exit
+      return Effect.succeed(exit)
     })
   }
 
@@ -517,9 +535,11 @@ export class Runtime {
     mapErrors = true
   ): Promise<A> {
     const thread = this.current.getStore()
-    const effect = (t: ThreadImpl | undefined) => mapErrors ? Effect.mapError(make(t), (e) => toCopasError(e)) : make(t)
-    if (thread === undefined || thread.exit !== undefined) return Effect.runPromiseWith(this.context)(effect(undefined))
-    const call = new Call(effect(thread) as Effect.Effect<A, unknown>, kind)
+    if (thread === undefined || thread.exit !== undefined) {
+      const effect = make(undefined)
+      return Effect.runPromiseWith(this.context)(mapErrors ? Effect.mapError(effect, (e) => toCopasError(e)) : effect)
+    }
+    const call = new Call(make(thread) as Effect.Effect<A, unknown>, kind, mapErrors)
     if (thread.generator) call.promise.then(undefined, noop)
     thread.post(call)
     return call.promise

@@ -22,7 +22,7 @@ import type * as Connection from "../net/Connection.ts"
 import * as Tcp from "../net/Tcp.ts"
 import type * as Tls from "../net/Tls.ts"
 import * as Udp from "../net/Udp.ts"
-import { copasError, toCopasError } from "./Errors.ts"
+import { type CopasError, copasError, toCopasError } from "./Errors.ts"
 import type { Named, Runtime, ThreadImpl } from "./Runtime.ts"
 
 // =============================================================================
@@ -184,10 +184,11 @@ export class TcpSocket implements Named {
     return [this.connectTimeout, this.sendTimeout, this.receiveTimeout]
   }
 
-  private applyTimeouts(conn: Connection.Connection): Effect.Effect<void> {
+  /** The timeouts to give the connection, when they changed since the last call. */
+  private applyTimeouts(conn: Connection.Connection): Effect.Effect<void> | undefined {
     const read = millis(this.receiveTimeout)
     const write = millis(this.sendTimeout)
-    if (read === this.appliedRead && write === this.appliedWrite) return Effect.void
+    if (read === this.appliedRead && write === this.appliedWrite) return undefined
     this.appliedRead = read
     this.appliedWrite = write
     return conn.setTimeouts({ read, write })
@@ -195,12 +196,6 @@ export class TcpSocket implements Named {
 
   // ---------------------------------------------------------------------------
   // Reading
-
-  private fair<A>(thread: ThreadImpl | undefined, effect: Effect.Effect<A, unknown>): Effect.Effect<A, unknown> {
-    if (thread === undefined) return effect
-    return Effect.flatMap(effect, (value) =>
-      Math.random() < 0.1 ? Effect.as(this.runtime.pause(thread, 0), value) : Effect.succeed(value))
-  }
 
   /** What is buffered, taken without waiting: a timed-out read's partial data. */
   private buffered(conn: Connection.Connection): Effect.Effect<string> {
@@ -215,32 +210,50 @@ export class TcpSocket implements Named {
     return Effect.suspend(() => {
       const conn = this.conn
       if (conn === undefined || this.closed) return Effect.fail(copasError("closed", { partial: prefix }))
-      const want = typeof pattern === "number" ? Math.max(0, pattern - Buffer.byteLength(prefix)) : pattern
+      const want = typeof pattern === "number" && prefix !== "" ? Math.max(0, pattern - Buffer.byteLength(prefix)) : pattern
       if (want === 0) return Effect.succeed(prefix)
-      const unit = partial && pattern !== "*l"
-        ? Effect.flatMap(conn.receivePartial(typeof want === "number" ? want : 1 << 30), (bytes) => {
+      let unit: Effect.Effect<string, unknown>
+      if (partial && pattern !== "*l") {
+        unit = Effect.flatMap(conn.receivePartial(typeof want === "number" ? want : 1 << 30), (bytes) => {
           const text = prefix + bytes.toString("utf8")
           return typeof want === "number" && bytes.length === want
             ? Effect.succeed(text)
             : Effect.fail(copasError("timeout", { partial: text }))
         })
-        : Effect.map(conn.receive(want), (text) => prefix === "" ? text : prefix + text)
+      } else {
+        unit = prefix === "" ? conn.receive(want) : Effect.map(conn.receive(want), (text) => prefix + text)
+      }
+      const timeouts = this.applyTimeouts(conn)
+      if (timeouts !== undefined) unit = Effect.andThen(timeouts, unit)
       this.blocked++
-      return Effect.andThen(this.applyTimeouts(conn), unit).pipe(
-        Effect.catch((error: unknown) => {
-          const e = error as { readonly _tag?: string; readonly partialText?: string }
-          if (e._tag === "ConnectionTimeout") {
-            return Effect.flatMap(this.buffered(conn), (more) =>
-              Effect.fail(copasError(this.timeoutError(thread, "timeout"), { partial: prefix + more, cause: error })))
-          }
-          if (e._tag === "ConnectionClosed") {
-            return Effect.fail(copasError("closed", { partial: prefix + (e.partialText ?? ""), cause: error }))
-          }
-          return Effect.fail(toCopasError(error, { partial: prefix }))
-        }),
-        Effect.ensuring(Effect.sync(() => this.blocked--))
-      )
+      return Effect.matchEffect(unit, {
+        onSuccess: (text) => {
+          this.blocked--
+          return Effect.succeed(text)
+        },
+        onFailure: (error) => {
+          this.blocked--
+          return this.readFailure(thread, conn, prefix, error)
+        }
+      })
     })
+  }
+
+  private readFailure(
+    thread: ThreadImpl | undefined,
+    conn: Connection.Connection,
+    prefix: string,
+    error: unknown
+  ): Effect.Effect<never, CopasError> {
+    const e = error as { readonly _tag?: string; readonly partialText?: string }
+    if (e._tag === "ConnectionTimeout") {
+      return Effect.flatMap(this.buffered(conn), (more) =>
+        Effect.fail(copasError(this.timeoutError(thread, "timeout"), { partial: prefix + more, cause: error })))
+    }
+    if (e._tag === "ConnectionClosed") {
+      return Effect.fail(copasError("closed", { partial: prefix + (e.partialText ?? ""), cause: error }))
+    }
+    return Effect.fail(toCopasError(error, { partial: prefix }))
   }
 
   private timeoutError(thread: ThreadImpl | undefined, raw: string): string {
@@ -256,7 +269,7 @@ export class TcpSocket implements Named {
    */
   receive(pattern: Pattern = "*l", prefix = ""): Promise<string> {
     const partial = this.receiveTimeout === 0
-    return this.runtime.call((thread) => this.fair(thread, this.read(thread, pattern, prefix, partial)), "read")
+    return this.runtime.call((thread) => this.read(thread, pattern, prefix, partial), "read")
   }
 
   /**
@@ -265,7 +278,7 @@ export class TcpSocket implements Named {
    * as soon as any did. For lines, waits for a whole line.
    */
   receivepartial(pattern: Pattern = "*l", prefix = ""): Promise<string> {
-    return this.runtime.call((thread) => this.fair(thread, this.read(thread, pattern, prefix, true)), "read")
+    return this.runtime.call((thread) => this.read(thread, pattern, prefix, true), "read")
   }
 
   // ---------------------------------------------------------------------------
@@ -277,9 +290,7 @@ export class TcpSocket implements Named {
    * `"timeout"` and `lastIndex`.
    */
   send(data: string | Uint8Array, i = 1, j?: number): Promise<number> {
-    return this.runtime.call((thread) =>
-      this.fair(
-        thread,
+    return this.runtime.call(() =>
         Effect.suspend(() => {
           const conn = this.conn
           const start = Math.max(1, i)
@@ -293,14 +304,20 @@ export class TcpSocket implements Named {
             last = Math.min(j ?? bytes.length, bytes.length)
             chunk = bytes.subarray(start - 1, last)
           }
+          const timeouts = this.applyTimeouts(conn)
+          const sent = timeouts === undefined ? conn.send(chunk) : Effect.andThen(timeouts, conn.send(chunk))
           this.blocked++
-          return Effect.andThen(this.applyTimeouts(conn), conn.send(chunk)).pipe(
-            Effect.as(last),
-            Effect.mapError((e) => copasError(toCopasError(e).err, { lastIndex: start - 1, cause: e })),
-            Effect.ensuring(Effect.sync(() => this.blocked--))
-          )
-        })
-      ), "write")
+          return Effect.matchEffect(sent, {
+            onSuccess: () => {
+              this.blocked--
+              return Effect.succeed(last)
+            },
+            onFailure: (e) => {
+              this.blocked--
+              return Effect.fail(copasError(toCopasError(e).err, { lastIndex: start - 1, cause: e }))
+            }
+          })
+        }), "write")
   }
 
   /** The bytes of `data`; the last string converted is kept, for `send(s, i, j)` in a loop. */
