@@ -136,8 +136,13 @@ export class Cell {
   readonly scope: Scope.Closeable
   state = RUNNING
   generation = 0
+  /** A fiber is handling (or about to handle) the mailbox; an idle actor has none. */
+  running = false
   fiber: Fiber.Fiber<void> | undefined = undefined
   incarnation: Scope.Closeable | undefined = undefined
+  /** The incarnation's context: the spawner's, with `Parent` and the incarnation `Scope`. */
+  incContext: Context.Context<never> | undefined = undefined
+  handlers: Record<string, (payload: unknown) => unknown> | undefined = undefined
   batch: Array<Envelope> | undefined = undefined
   index = 0
   current: Envelope | undefined = undefined
@@ -215,7 +220,10 @@ export class Cell {
       this.runtime.deadLetter(this, env, "stopped")
       return Effect.void
     }
-    if (Queue.offerUnsafe(this.queue, env)) return Effect.void
+    if (Queue.offerUnsafe(this.queue, env)) {
+      if (!this.running) start(this, undefined)
+      return Effect.void
+    }
     if (this.policy === "suspend") {
       return Effect.map(Queue.offer(this.queue, env), (ok) => {
         if (!ok) this.runtime.deadLetter(this, env, "stopped")
@@ -232,7 +240,10 @@ export class Cell {
       this.runtime.deadLetter(this, env, "stopped")
       return Effect.fail(this.error("ActorStopped"))
     }
-    if (Queue.offerUnsafe(this.queue, env)) return Deferred.await(reply)
+    if (Queue.offerUnsafe(this.queue, env)) {
+      if (!this.running) start(this, undefined)
+      return Deferred.await(reply)
+    }
     if (this.policy === "suspend") {
       return Effect.flatMap(Queue.offer(this.queue, env), (ok) => {
         if (ok) return Deferred.await(reply)
@@ -293,12 +304,14 @@ const forkHandler = (cell: Cell, env: Envelope, effect: Effect.Effect<unknown, u
 const isWrapper = (u: unknown): u is Rpc.Wrapper<Effect.Effect<unknown, unknown>> =>
   typeof u === "object" && u !== null && Rpc.isWrapper(u)
 
-/** One incarnation: build the behaviour, then handle the mailbox until a failure the strategy must see. */
-const incarnation = Effect.fnUntraced(function*(cell: Cell, scope: Scope.Scope) {
-  const handlers = (yield* cell.actor.behaviour(actorContext(cell))) as Record<string, (payload: unknown) => unknown>
+/** Handles the mailbox until it is empty; fails with a cause the strategy must see. */
+const handleAll = Effect.fnUntraced(function*(cell: Cell) {
+  const handlers = cell.handlers!
+  const scope = cell.incarnation!
   for (;;) {
     let batch = cell.batch
     if (batch === undefined) {
+      if (Queue.sizeUnsafe(cell.queue) === 0) return
       batch = yield* Queue.takeAll(cell.queue)
       cell.batch = batch
       cell.index = 0
@@ -331,33 +344,72 @@ const incarnation = Effect.fnUntraced(function*(cell: Cell, scope: Scope.Scope) 
   }
 })
 
+/** Starts an incarnation: a fresh scope and context, the behaviour run in them. */
+const build = (cell: Cell): Effect.Effect<void, unknown> =>
+  Effect.suspend(() => {
+    const scope = Scope.makeUnsafe()
+    const context = Context.add(Context.add(cell.context, Parent, cell), Scope.Scope, scope)
+    cell.incarnation = scope
+    cell.incContext = context
+    return Effect.map(
+      Effect.provideContext(cell.actor.behaviour(actorContext(cell)) as Effect.Effect<any, unknown>, context),
+      (handlers) => {
+        cell.handlers = handlers
+      }
+    )
+  })
+
+/** Ends the incarnation: its scope closes (timers, resources, children in reverse order). */
+const closeIncarnation = (cell: Cell, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const scope = cell.incarnation
+    cell.incarnation = undefined
+    cell.incContext = undefined
+    cell.handlers = undefined
+    return scope === undefined ? Effect.void : Scope.close(scope, exit)
+  })
+
 // =============================================================================
 // Lifecycle
 // =============================================================================
 
+/**
+ * Starts a fiber for the cell: it supervises a pending failure, builds the
+ * behaviour if needed, handles the mailbox until it is empty, and ends. The
+ * fiber starts on the scheduler's next turn, not inside the sender's call.
+ */
 const start = (cell: Cell, why: Start): void => {
-  cell.fiber = Effect.runForkWith(cell.context)(run(cell, why) as Effect.Effect<void>)
+  cell.running = true
+  cell.fiber = Effect.runForkWith(cell.context)(Effect.andThen(Effect.yieldNow, run(cell, why)) as Effect.Effect<void>)
 }
 
-/** The cell's fiber: supervise the pending failure if any, then incarnations until one must not be followed. */
+/** The body of a cell's fiber. */
 const run = Effect.fnUntraced(function*(cell: Cell, why: Start) {
+  const generation = cell.generation
   let pending = why
   for (;;) {
     if (pending !== undefined && pending !== "restart" && !(yield* supervise(cell, pending))) return
-    pending = undefined
-    const scope = Scope.makeUnsafe()
-    cell.incarnation = scope
-    const exit = yield* Effect.exit(
-      Effect.onExit(
-        Effect.provideContext(
-          incarnation(cell, scope),
-          Context.add(Context.add(cell.context, Parent, cell), Scope.Scope, scope)
-        ),
-        (exit) => Scope.close(scope, exit)
-      )
-    )
-    if (cell.incarnation === scope) cell.incarnation = undefined
-    if (Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause)) return
+    if (pending !== undefined || cell.handlers === undefined) {
+      pending = undefined
+      const built = yield* Effect.exit(build(cell))
+      if (Exit.isFailure(built)) {
+        if (Cause.hasInterruptsOnly(built.cause)) return
+        yield* closeIncarnation(cell, built)
+        pending = { cause: built.cause, token: {} }
+        continue
+      }
+    }
+    const exit = yield* Effect.exit(Effect.provideContext(handleAll(cell), cell.incContext!))
+    if (Exit.isSuccess(exit)) {
+      // checked and released in one synchronous step: a message offered after this starts a new fiber
+      if (cell.batch === undefined && Queue.sizeUnsafe(cell.queue) === 0) {
+        if (cell.generation === generation) cell.running = false
+        return
+      }
+      continue
+    }
+    if (Cause.hasInterruptsOnly(exit.cause)) return
+    yield* closeIncarnation(cell, exit)
     pending = { cause: exit.cause, token: {} }
   }
 })
@@ -438,9 +490,11 @@ const affected = (cell: Cell): Array<Cell> => {
 const suspend = (cell: Cell): Effect.Effect<void> =>
   Effect.suspend(() => {
     cell.generation++
+    cell.running = true
     const fiber = cell.fiber
     cell.fiber = undefined
-    return fiber === undefined ? Effect.void : Fiber.interrupt(fiber)
+    const close = closeIncarnation(cell, Exit.void)
+    return fiber === undefined ? close : Effect.andThen(Fiber.interrupt(fiber), close)
   })
 
 /** Stops the cell and fails its parent (or just stops it at the top level). */
@@ -471,13 +525,17 @@ export const crashDetached = (cell: Cell, failure: Failure): void => {
     return
   }
   const generation = ++cell.generation
+  cell.running = true
   const fiber = cell.fiber
   cell.fiber = undefined
   Effect.runForkWith(cell.context)(Effect.suspend(() => {
-    const go = () => {
-      if (cell.state === RUNNING && cell.generation === generation) start(cell, failure)
-    }
-    return fiber === undefined ? Effect.sync(go) : Effect.andThen(Fiber.interrupt(fiber), Effect.sync(go))
+    const go = Effect.andThen(
+      closeIncarnation(cell, Exit.failCause(failure.cause)),
+      Effect.sync(() => {
+        if (cell.state === RUNNING && cell.generation === generation) start(cell, failure)
+      })
+    )
+    return fiber === undefined ? go : Effect.andThen(Fiber.interrupt(fiber), go)
   }))
 }
 
@@ -542,7 +600,7 @@ export const stop = (cell: Cell, exit: ActorExit): Effect.Effect<void> =>
     const fiber = cell.fiber
     cell.fiber = undefined
     const wait = fiber === undefined || fiber === Fiber.getCurrent() ? Effect.void : Fiber.interrupt(fiber)
-    return Effect.andThen(wait, finish(cell, exit))
+    return Effect.andThen(Effect.andThen(wait, closeIncarnation(cell, exit)), finish(cell, exit))
   }))
 
 /** What a behaviour gets: methods on a class, so a cell costs no closures for it. */

@@ -244,9 +244,9 @@ describe("Supervision", () => {
     Effect.gen(function*() {
       const log: Array<string> = []
       yield* Effect.scoped(Effect.gen(function*() {
-        yield* Actor.spawn(parent(1, [], log))
-        yield* Actor.spawn(parent(0, [], log))
-        yield* eventually(() => log.length === 0)
+        yield* (yield* Actor.spawn(parent(1, [], log))).ask("Kids")
+        yield* (yield* Actor.spawn(parent(0, [], log))).ask("Kids")
+        assert.deepStrictEqual(log, [])
       }).pipe(Effect.provide(ActorSystem.layer)))
       yield* eventually(() => log.length === 3)
       assert.deepStrictEqual(log, ["parent", "child 1", "parent"])
