@@ -403,7 +403,10 @@ const run = Effect.fnUntraced(function*(cell: Cell, why: Start) {
     if (Exit.isSuccess(exit)) {
       // checked and released in one synchronous step: a message offered after this starts a new fiber
       if (cell.batch === undefined && Queue.sizeUnsafe(cell.queue) === 0) {
-        if (cell.generation === generation) cell.running = false
+        if (cell.generation === generation) {
+          cell.running = false
+          cell.fiber = undefined
+        }
         return
       }
       continue
