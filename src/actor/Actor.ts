@@ -9,8 +9,9 @@
  * Effect, run when the actor starts and again on every restart, that builds
  * the actor's state (a `Ref`, a `Map`) and returns one handler per message.
  *
- * A spawned actor is a fiber over a bounded mailbox (an Effect `Queue`):
- * handlers run one message at a time, in mailbox order, unless a handler
+ * A spawned actor is a bounded mailbox (an Effect `Queue`) and a fiber that
+ * runs while it has messages (an idle actor holds no fiber): handlers run
+ * one message at a time, in mailbox order, unless a handler
  * returns `Rpc.fork(effect)` to run concurrently with the next messages (the
  * effect/rpc opt-in). `spawn` is scoped: the actor stops when the scope
  * closes, and children spawned while it runs live in its scope, so stopping a

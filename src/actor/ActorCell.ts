@@ -2,14 +2,18 @@
  * The runtime of one actor (internal: use `Actor` and `ActorSystem`).
  *
  * A cell is an actor's ref and its machinery in one object: a mailbox (an
- * Effect `Queue` of envelopes), one fiber that builds the behaviour in a
- * fresh incarnation `Scope` and handles the mailbox a batch at a time, and
- * the bookkeeping supervision needs. A failure ends the incarnation (its
- * scope closes: timers, resources and children go, in reverse order) and the
- * same fiber applies the strategy: restart loops back with the same mailbox,
- * stop and escalate finish the cell. A restart that spreads to siblings, a
- * linked failure and an escalation interrupt the other cell's fiber and start
- * a new one for it; a `generation` number makes those races harmless.
+ * Effect `Queue` of envelopes), the handlers of its current incarnation
+ * (built by the behaviour in a fresh `Scope`), and the bookkeeping
+ * supervision needs. An idle actor has no fiber: a message that lands in an
+ * empty mailbox starts one, which handles the mailbox a batch at a time and
+ * ends when it is empty (the check and the release are one synchronous step,
+ * so no message is stranded). A failure ends the incarnation (its scope
+ * closes: timers, resources and children go, in reverse order) and the same
+ * fiber applies the strategy: restart rebuilds and goes on with the same
+ * mailbox, stop and escalate finish the cell. A restart that spreads to
+ * siblings, a linked failure and an escalation interrupt the other cell's
+ * fiber, close its incarnation and start a new fiber for it; a `generation`
+ * number makes those races harmless.
  *
  * @since 0.1.0
  */
