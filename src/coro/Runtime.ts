@@ -470,8 +470,8 @@ export class Runtime {
       if (thread.state !== "running") this.setState(thread, "running")
       if (call.kind === "read" || call.kind === "write") {
         this.ioEvent()
-        // as in Copas, I/O yields for a step now and then, so a busy socket cannot starve the others
-        if (Math.random() < 0.1) {
+        // as in Copas, I/O yields for a step now and then (while a loop runs), so a busy socket cannot starve the others
+        if (this.running && Math.random() < 0.1) {
           return Effect.map(this.pause(thread, 0), () => {
             call.settle(exit)
             return exit
@@ -545,12 +545,22 @@ export class Runtime {
     return call.promise
   }
 
-  /** `body(...args)` as a thread in the fiber that runs the Effect, failing with what it throws. */
+  /**
+   * `body(...args)` as a thread in the fiber that runs the Effect, failing with
+   * what it throws (a facade call's `CopasError` as the typed error it wraps).
+   */
   asEffect(body: Body, args: ReadonlyArray<unknown>): Effect.Effect<unknown, unknown> {
     return Effect.suspend(() => {
       const thread = this.makeThread(undefined)
       thread.errorHandler = noop
-      return Effect.flatMap(this.drive(thread, body, args, false), () => thread.exit!)
+      return Effect.flatMap(this.drive(thread, body, args, false), () => {
+        const exit = thread.exit!
+        if (exit._tag === "Success" || isInterrupted(exit)) return exit
+        // a facade call's failure becomes fiberloop's typed error again (Tcp.serve then sees end of stream)
+        const error = failureOf(exit)
+        const typed = error instanceof CopasError && (error.cause as { _tag?: string } | undefined)?._tag !== undefined
+        return Effect.fail(typed ? (error as CopasError).cause : error)
+      })
     })
   }
 

@@ -19,6 +19,7 @@ import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Exit from "effect/Exit"
 import type * as Connection from "../net/Connection.ts"
+import { ConnectionClosed, withoutStack } from "../net/Errors.ts"
 import * as Tcp from "../net/Tcp.ts"
 import type * as Tls from "../net/Tls.ts"
 import * as Udp from "../net/Udp.ts"
@@ -93,6 +94,12 @@ const handshakeFailed = (error: unknown) => {
 }
 
 let socketIds = 0
+
+/** A read that met the end of the stream with nothing pending. */
+const endOfStream = copasError("closed", {
+  partial: "",
+  cause: withoutStack(() => new ConnectionClosed({ partial: new Uint8Array(0) }))
+})
 
 const toSeconds = (t: number | undefined): number | undefined => t === undefined || t < 0 ? undefined : t
 
@@ -251,7 +258,9 @@ export class TcpSocket implements Named {
         Effect.fail(copasError(this.timeoutError(thread, "timeout"), { partial: prefix + more, cause: error })))
     }
     if (e._tag === "ConnectionClosed") {
-      return Effect.fail(copasError("closed", { partial: prefix + (e.partialText ?? ""), cause: error }))
+      const partial = prefix + (e.partialText ?? "")
+      // the usual end of a conversation: one shared error (building one per connection costs)
+      return Effect.fail(partial === "" ? endOfStream : copasError("closed", { partial, cause: error }))
     }
     return Effect.fail(toCopasError(error, { partial: prefix }))
   }

@@ -390,7 +390,8 @@ export class Copas {
         if (server.timeout !== undefined) socket.settimeout(server.timeout)
         const thread = runtime.makeThread(`${server.name}:handler_${k}`)
         thread.socket = socket
-        return Effect.ensuring(runtime.drive(thread, handler, [socket], false), Effect.sync(() => socket.close()))
+        thread.onEnd = () => socket.close()
+        return runtime.drive(thread, handler, [socket], false)
       })
     const tls = options.tls === undefined ? undefined : (upgradeOptions({ mode: "server", tls: options.tls }, undefined) as { server: Tls.ServerOptions }).server
     const serve = Tcp.serve({

@@ -3,11 +3,16 @@ import * as Effect from "effect/Effect"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Dgram from "node:dgram"
 import * as Net from "node:net"
+import * as NodeDns from "@effect/platform-node/NodeDns"
+import * as Layer from "effect/Layer"
+import * as Copas from "../../src/coro/copas.ts"
 import type { Server } from "../../src/coro/copas.ts"
+import * as Tcp from "../../src/net/Tcp.ts"
+import * as Udp from "../../src/net/Udp.ts"
 import { CopasError, tuple } from "../../src/coro/Errors.ts"
 import type { TcpSocket, UdpSocket } from "../../src/coro/Socket.ts"
 import { Certs, CertsLive } from "../net/certs.ts"
-import { freePort, spawnProcess } from "../net/support.ts"
+import { freePort, spawnProcess, TcpLive } from "../net/support.ts"
 import { bounded, loop, makeCopas, since } from "./support.ts"
 
 const certsRuntime = ManagedRuntime.make(CertsLive)
@@ -273,6 +278,23 @@ describe("copas TCP sockets", () => {
       c.removeserver(server)
       yield* Effect.promise(() => loopDone)
     }).pipe(Effect.scoped, Effect.timeout("15 seconds")))
+})
+
+describe("copas bridges over the network", () => {
+  it.live("an Effect Tcp.serve handler runs the old coroutine handler through toEffect and wrap", () =>
+    Effect.gen(function*() {
+      const copas = yield* Copas.makeEffect
+      const legacy = async (skt: TcpSocket) => {
+        for (;;) await skt.send(`${(await skt.receive()).toUpperCase()}\n`)
+      }
+      const server = yield* Tcp.serve({
+        host: "127.0.0.1",
+        port: 0,
+        handler: (conn) => copas.toEffect(legacy, copas.wrap(conn))
+      })
+      const reply = yield* Effect.promise(() => rawExchange(server.address.port, "abc\n"))
+      assert.strictEqual(reply, "ABC\n")
+    }).pipe(Effect.provide(TcpLive.pipe(Layer.provideMerge(Udp.layer), Layer.provideMerge(NodeDns.layer))), Effect.timeout("15 seconds")))
 })
 
 describe("copas UDP sockets", () => {
