@@ -321,6 +321,8 @@ export const make: (
       const serveScope = yield* Effect.scope
       const services = yield* Effect.context<never>()
       const recorder = HttpMetrics.makeRecorder(services)
+      // released last: after the drain below, when the requests in flight are counted
+      yield* Scope.addFinalizer(serveScope, Effect.sync(recorder.release))
       const onRequest = (request: NodeHttp.IncomingMessage, response: NodeHttp.ServerResponse): void => {
         recorder.start(response)
         if (draining) response.shouldKeepAlive = false

@@ -5,7 +5,9 @@
  * Every request is counted when its response closes: by status class
  * (`1xx` … `5xx`), or as aborted when the connection closed before the
  * response was sent; its duration, from the request's headers to the end of
- * the response, goes to a histogram in seconds. `GET /metrics` (the `metrics`
+ * the response, goes to a histogram in seconds. Counts are kept in plain
+ * fields and flushed into the metrics every second, when the server closes,
+ * and on `snapshot` and `GET /metrics`, which are therefore exact. `GET /metrics` (the `metrics`
  * option of `Http.serve`) answers with every Effect metric in the Prometheus
  * text format, formatted by Effect's `PrometheusMetrics`.
  *
@@ -85,27 +87,64 @@ export const duration = Metric.histogram("fiberloop_http_request_duration_second
 // Recording
 // =============================================================================
 
+/**
+ * Counts not yet flushed into the metrics: a server counts its requests here
+ * (a metric update resolves the registry each time, about a microsecond), and
+ * the counts reach the metrics every second, when the server closes, and on
+ * `snapshot`, which is therefore exact. Durations go to the histogram at once.
+ */
+interface Tally {
+  readonly context: Context.Context<never>
+  /** Requests per status class, indexed like `statusClasses`. */
+  readonly answered: [number, number, number, number, number]
+  aborted: number
+  /** Change in requests in flight since the last flush. */
+  active: number
+  released: boolean
+}
+
+const live = new Set<Tally>()
+let timer: ReturnType<typeof setInterval> | undefined
+
+const flushOne = (tally: Tally): void => {
+  const context = tally.context
+  if (tally.active !== 0) active.modifyUnsafe(tally.active, context)
+  if (tally.aborted !== 0) aborted.updateUnsafe(tally.aborted, context)
+  for (let i = 0; i < 5; i++) {
+    if (tally.answered[i] !== 0) requests[statusClasses[i]!].updateUnsafe(tally.answered[i]!, context)
+    tally.answered[i] = 0
+  }
+  tally.active = tally.aborted = 0
+}
+
+const flushAll = (): void => live.forEach(flushOne)
+
 const kStart = Symbol.for("fiberloop/net/HttpMetrics/start")
-const kContext = Symbol.for("fiberloop/net/HttpMetrics/context")
+const kTally = Symbol.for("fiberloop/net/HttpMetrics/tally")
 
 interface Recorded extends NodeHttp.ServerResponse {
   [kStart]: number
-  [kContext]: Context.Context<never>
+  [kTally]: Tally
 }
 
-const classOf = (status: number): StatusClass => statusClasses[Math.min(4, Math.max(0, Math.floor(status / 100) - 1))]!
+const classIndex = (status: number): number => Math.min(4, Math.max(0, Math.floor(status / 100) - 1))
 
 /** Shared by every response: no closure per request. */
 function onClose(this: Recorded): void {
-  const context = this[kContext]
-  active.modifyUnsafe(-1, context)
-  if (!this.writableFinished) return aborted.updateUnsafe(1, context)
-  requests[classOf(this.statusCode)].updateUnsafe(1, context)
-  duration.updateUnsafe((performance.now() - this[kStart]) / 1000, context)
+  const tally = this[kTally]
+  tally.active--
+  if (!this.writableFinished) tally.aborted++
+  else {
+    tally.answered[classIndex(this.statusCode)]++
+    duration.updateUnsafe((performance.now() - this[kStart]) / 1000, tally.context)
+  }
+  // a response that outlives its server's recorder (past the drain) is counted at once
+  if (tally.released) flushOne(tally)
 }
 
 /**
- * Counts requests into the metrics of `context` (a server's services).
+ * Counts requests into the metrics of `context` (a server's services) until
+ * `release`, which flushes the last counts.
  *
  * **Example** (Recording in a Node request listener)
  *
@@ -119,15 +158,34 @@ function onClose(this: Recorded): void {
  */
 export const makeRecorder = (context: Context.Context<never>): {
   readonly start: (response: NodeHttp.ServerResponse) => void
-} => ({
-  start: (response) => {
-    const recorded = response as Recorded
-    recorded[kStart] = performance.now()
-    recorded[kContext] = context
-    active.modifyUnsafe(1, context)
-    response.on("close", onClose) // emitted once; `once` would wrap it in a closure per request
+  readonly release: () => void
+} => {
+  const tally: Tally = { context, answered: [0, 0, 0, 0, 0], aborted: 0, active: 0, released: false }
+  live.add(tally)
+  if (timer === undefined) {
+    timer = setInterval(flushAll, 1000)
+    timer.unref()
   }
-})
+  return {
+    start: (response) => {
+      const recorded = response as Recorded
+      recorded[kStart] = performance.now()
+      recorded[kTally] = tally
+      tally.active++
+      response.on("close", onClose) // emitted once; `once` would wrap it in a closure per request
+    },
+    release: () => {
+      if (tally.released) return
+      tally.released = true
+      flushOne(tally)
+      live.delete(tally)
+      if (live.size === 0 && timer !== undefined) {
+        clearInterval(timer)
+        timer = undefined
+      }
+    }
+  }
+}
 
 /**
  * Answers with every metric of `context` in the Prometheus text format.
@@ -142,6 +200,7 @@ export const makeRecorder = (context: Context.Context<never>): {
  * @since 0.1.0
  */
 export const respond = (response: NodeHttp.ServerResponse, context: Context.Context<never>): void => {
+  flushAll()
   const body = PrometheusMetrics.formatUnsafe(context)
   response.writeHead(200, {
     "content-type": "text/plain; version=0.0.4; charset=utf-8",
@@ -177,15 +236,18 @@ export interface Snapshot {
  * @since 0.1.0
  */
 export const snapshot: Effect.Effect<Snapshot> = Effect.contextWith((context: Context.Context<never>) =>
-  Effect.sync(() => ({
-    requests: {
-      "1xx": requests["1xx"].valueUnsafe(context).count,
-      "2xx": requests["2xx"].valueUnsafe(context).count,
-      "3xx": requests["3xx"].valueUnsafe(context).count,
-      "4xx": requests["4xx"].valueUnsafe(context).count,
-      "5xx": requests["5xx"].valueUnsafe(context).count
-    },
-    aborted: aborted.valueUnsafe(context).count,
-    active: active.valueUnsafe(context).value
-  }))
+  Effect.sync(() => {
+    flushAll()
+    return {
+      requests: {
+        "1xx": requests["1xx"].valueUnsafe(context).count,
+        "2xx": requests["2xx"].valueUnsafe(context).count,
+        "3xx": requests["3xx"].valueUnsafe(context).count,
+        "4xx": requests["4xx"].valueUnsafe(context).count,
+        "5xx": requests["5xx"].valueUnsafe(context).count
+      },
+      aborted: aborted.valueUnsafe(context).count,
+      active: active.valueUnsafe(context).value
+    }
+  })
 )
