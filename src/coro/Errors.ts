@@ -190,6 +190,12 @@ export const tuple: {
 /**
  * What `tuple` gives: Lua's `value, err, extra`.
  *
+ * **Example** (Branching on it)
+ *
+ * ```ts
+ * const [value, err]: Tuple<string> = await tuple(skt.receive())
+ * ```
+ *
  * @category models
  * @since 0.1.0
  */

@@ -24,7 +24,8 @@ import * as Tcp from "../net/Tcp.ts"
 import type * as Tls from "../net/Tls.ts"
 import * as Udp from "../net/Udp.ts"
 import { type CopasError, copasError, toCopasError } from "./Errors.ts"
-import type { Named, Runtime, ThreadImpl } from "./Runtime.ts"
+import type { Runtime } from "./Runtime.ts"
+import type { Named, ThreadImpl } from "./Thread.ts"
 
 // =============================================================================
 // Models
@@ -62,6 +63,12 @@ export interface SslParams {
 
 /**
  * A LuaSocket read pattern: a line, everything, or a byte count.
+ *
+ * **Example** (Reading a header of 4 bytes)
+ *
+ * ```ts
+ * const header = await skt.receive(4)
+ * ```
  *
  * @category models
  * @since 0.1.0

@@ -19,7 +19,8 @@ import * as SyncQueue from "../sync/Queue.ts"
 import * as SyncSemaphore from "../sync/Semaphore.ts"
 import * as SyncTimer from "../sync/Timer.ts"
 import { type CopasError, copasError, toCopasError } from "./Errors.ts"
-import type { Body, ErrorHandler, Runtime, Thread, ThreadImpl } from "./Runtime.ts"
+import type { Runtime } from "./Runtime.ts"
+import type { Body, ErrorHandler, Thread, ThreadImpl } from "./Thread.ts"
 
 const ms = (seconds: number): number => seconds * 1000
 
@@ -338,6 +339,12 @@ let timerIds = 0
 /**
  * Options of `copas.timer.new` (Copas names; seconds).
  *
+ * **Example** (A one-shot timer)
+ *
+ * ```ts
+ * copas.timer.new({ delay: 1, callback: () => console.log("fired") })
+ * ```
+ *
  * @category models
  * @since 0.1.0
  */
@@ -438,6 +445,13 @@ export class Timer {
  * What `future.try()` gives: pending, or a success with the value, or an
  * error with the error.
  *
+ * **Example** (Polling a future)
+ *
+ * ```ts
+ * const [state, value] = future.try()
+ * if (state === SUCCESS) console.log(value)
+ * ```
+ *
  * @category models
  * @since 0.1.0
  */
@@ -445,6 +459,10 @@ export type FutureState = readonly [typeof PENDING] | readonly [typeof SUCCESS, 
 
 /**
  * `future.try()`'s first value while the thread runs.
+ *
+ * ```ts
+ * future.try()[0] === PENDING // => true while it runs
+ * ```
  *
  * @category constants
  * @since 0.1.0
@@ -454,6 +472,10 @@ export const PENDING = false
 /**
  * `future.try()`'s first value after a success.
  *
+ * ```ts
+ * future.try()[0] === SUCCESS // => true once it returned
+ * ```
+ *
  * @category constants
  * @since 0.1.0
  */
@@ -461,6 +483,10 @@ export const SUCCESS = true
 
 /**
  * `future.try()`'s first value after an error.
+ *
+ * ```ts
+ * future.try()[0] === ERROR // => true once it threw
+ * ```
  *
  * @category constants
  * @since 0.1.0

@@ -22,6 +22,7 @@ import * as Tcp from "../net/Tcp.ts"
 import type * as Tls from "../net/Tls.ts"
 import { copasError } from "./Errors.ts"
 import * as Runtime from "./Runtime.ts"
+import type * as Threads from "./Thread.ts"
 import { bindUdp, type SslParams, TcpSocket, UdpSocket, upgradeOptions } from "./Socket.ts"
 import { ERROR, type Future, Lock, makeFuture, PENDING, Queue, Semaphore, SUCCESS, Timer, type TimerOptions } from "./Sync.ts"
 
@@ -31,6 +32,13 @@ import { ERROR, type Future, Lock, makeFuture, PENDING, Queue, Semaphore, SUCCES
 
 /**
  * A listening TCP server (`copas.bind`, `addserver`).
+ *
+ * **Example** (Reading the port)
+ *
+ * ```ts
+ * const server = await copas.addserver({ host: "127.0.0.1", port: 0 }, handler)
+ * console.log(server.address.port)
+ * ```
  *
  * @category models
  * @since 0.1.0
@@ -47,6 +55,12 @@ export interface Server {
 /**
  * Options for binding a server with `addserver` or `bind`.
  *
+ * **Example** (At most 1000 clients at once)
+ *
+ * ```ts
+ * await copas.addserver({ host: "0.0.0.0", port: 7000, maxConnections: 1000 }, handler)
+ * ```
+ *
  * @category models
  * @since 0.1.0
  */
@@ -62,6 +76,12 @@ export interface BindOptions {
 
 /**
  * Copas `status()`: threads by state and what keeps the loop alive.
+ *
+ * **Example** (Printing it)
+ *
+ * ```ts
+ * const { threads, read, write } = copas.status()
+ * ```
  *
  * @category models
  * @since 0.1.0
@@ -91,7 +111,7 @@ export interface Status {
 type AnySocket = TcpSocket | UdpSocket
 
 interface ServerImpl extends Server {
-  handler: Runtime.Body | undefined
+  handler: Threads.Body | undefined
   timeout: number | undefined
   clients: number
   scope: Scope.Closeable
@@ -132,11 +152,11 @@ export class Copas {
     this.runtime = runtime
   }
 
-  private thread(t?: Runtime.Thread): Runtime.ThreadImpl | undefined {
-    return (t as Runtime.ThreadImpl | undefined) ?? this.runtime.currentThread()
+  private thread(t?: Threads.Thread): Threads.ThreadImpl | undefined {
+    return (t as Threads.ThreadImpl | undefined) ?? this.runtime.currentThread()
   }
 
-  private self(what: string): Runtime.ThreadImpl {
+  private self(what: string): Threads.ThreadImpl {
     const t = this.runtime.currentThread()
     if (t === undefined) throw copasError(`${what}: not called from a copas thread`)
     return t
@@ -150,7 +170,7 @@ export class Copas {
    * finished and exited. Called while a loop runs (a script under
    * `fiberloop run`), it only adds `init` and resolves at once.
    */
-  readonly loop = (init?: Runtime.Body, timeout?: number): Promise<void> => {
+  readonly loop = (init?: Threads.Body, timeout?: number): Promise<void> => {
     if (init !== undefined) this.runtime.spawn(init, [], { name: "copas_initializer", defer: true })
     if (this.runtime.running) return Promise.resolve()
     return this.runtime.loop(timeout)
@@ -214,18 +234,18 @@ export class Copas {
   // Threads
 
   /** Starts `fn(...args)` as a thread; its body starts at the next step. */
-  readonly addthread = (fn: Runtime.Body, ...args: Array<unknown>): Runtime.Thread =>
+  readonly addthread = (fn: Threads.Body, ...args: Array<unknown>): Threads.Thread =>
     this.runtime.spawn(fn, args, { defer: true })
 
   /** `addthread` with a name. */
-  readonly addnamedthread = (name: string, fn: Runtime.Body, ...args: Array<unknown>): Runtime.Thread =>
+  readonly addnamedthread = (name: string, fn: Threads.Body, ...args: Array<unknown>): Threads.Thread =>
     this.runtime.spawn(fn, args, { name, defer: true })
 
   /** Removes a thread: it never runs again (an unknown or ended thread is ignored). */
-  readonly removethread = (thread: Runtime.Thread): void => this.runtime.remove(thread as Runtime.ThreadImpl)
+  readonly removethread = (thread: Threads.Thread): void => this.runtime.remove(thread as Threads.ThreadImpl)
 
   /** The running thread (Lua's `coroutine.running()`), if any. */
-  readonly current = (): Runtime.Thread | undefined => this.runtime.currentThread()
+  readonly current = (): Threads.Thread | undefined => this.runtime.currentThread()
 
   /**
    * Sleeps `seconds` and resolves with the seconds slept; without a positive
@@ -244,16 +264,16 @@ export class Copas {
   readonly sleep = (seconds = 0): Promise<number> => seconds < 0 ? this.pauseforever() : this.pause(seconds)
 
   /** Makes a paused or parked thread run at the next step (its `pause` resolves early). */
-  readonly wakeup = (thread: Runtime.Thread): void => this.runtime.wakeup(thread as Runtime.ThreadImpl)
+  readonly wakeup = (thread: Threads.Thread): void => this.runtime.wakeup(thread as Threads.ThreadImpl)
 
   /** Names a thread (default: the current one). */
-  readonly setthreadname = (name: string, thread?: Runtime.Thread): void => {
+  readonly setthreadname = (name: string, thread?: Threads.Thread): void => {
     const t = this.thread(thread)
     if (t !== undefined) t.name = name
   }
 
   /** A thread's name (default: the current one). */
-  readonly getthreadname = (thread?: Runtime.Thread): string | undefined => this.thread(thread)?.name
+  readonly getthreadname = (thread?: Threads.Thread): string | undefined => this.thread(thread)?.name
 
   /** Names a socket or server. */
   readonly setsocketname = (name: string, socket: AnySocket | Server): void => {
@@ -267,7 +287,7 @@ export class Copas {
    * Sets the current thread's error handler; with `isDefault`, the default
    * for every thread; without a handler, clears the current thread's.
    */
-  readonly seterrorhandler = (handler?: Runtime.ErrorHandler, isDefault = false): void => {
+  readonly seterrorhandler = (handler?: Threads.ErrorHandler, isDefault = false): void => {
     if (isDefault) {
       if (handler === undefined) throw copasError("seterrorhandler: a default handler is required")
       this.runtime.defaultHandler = handler
@@ -278,22 +298,22 @@ export class Copas {
   }
 
   /** Old name of `seterrorhandler`. */
-  readonly setErrorHandler = (handler?: Runtime.ErrorHandler, isDefault = false): void =>
+  readonly setErrorHandler = (handler?: Threads.ErrorHandler, isDefault = false): void =>
     this.seterrorhandler(handler, isDefault)
 
   /** A thread's error handler, else the default one. */
-  readonly geterrorhandler = (thread?: Runtime.Thread): Runtime.ErrorHandler =>
+  readonly geterrorhandler = (thread?: Threads.Thread): Threads.ErrorHandler =>
     this.thread(thread)?.errorHandler ?? this.runtime.defaultHandler
 
   /** The default handler's text: message, thread and socket names, stack. */
-  readonly gettraceback = (error: unknown, thread?: Runtime.Thread, socket?: Runtime.Named): string =>
+  readonly gettraceback = (error: unknown, thread?: Threads.Thread, socket?: Threads.Named): string =>
     Runtime.traceback(error, thread ?? this.runtime.currentThread(), socket)
 
   /**
    * Calls `callback(thread)` after `delay` seconds unless called again (one
    * per thread; 0 or Infinity cancels). Errors go to the default handler.
    */
-  readonly timeout = (delay: number, callback?: (thread: Runtime.Thread) => unknown): true => {
+  readonly timeout = (delay: number, callback?: (thread: Threads.Thread) => unknown): true => {
     this.runtime.setTimeout(this.self("timeout"), delay, callback)
     return true
   }
@@ -357,7 +377,7 @@ export class Copas {
    * Copas `handler(fn, sslparams)`: a handler that performs the server side
    * of a TLS handshake on the accepted socket, then runs `fn(socket)`.
    */
-  readonly handler = (fn: Runtime.Body, sslparams?: SslParams): Runtime.Body => {
+  readonly handler = (fn: Threads.Body, sslparams?: SslParams): Threads.Body => {
     if (sslparams === undefined) return fn
     const params: SslParams = { ...sslparams, mode: "server" }
     return function*(socket: TcpSocket, ...rest: Array<unknown>): Generator<unknown, unknown, unknown> {
@@ -432,11 +452,11 @@ export class Copas {
    * Resolves with the server. A registered server keeps the loop alive.
    */
   readonly addserver: {
-    (server: UdpSocket, handler: Runtime.Body, timeout?: number, name?: string): Promise<UdpSocket>
-    (server: Server | BindOptions, handler: Runtime.Body, timeout?: number, name?: string): Promise<Server>
+    (server: UdpSocket, handler: Threads.Body, timeout?: number, name?: string): Promise<UdpSocket>
+    (server: Server | BindOptions, handler: Threads.Body, timeout?: number, name?: string): Promise<Server>
   } = async (
     server: Server | BindOptions | UdpSocket,
-    handler: Runtime.Body,
+    handler: Threads.Body,
     timeout?: number,
     name?: string
   ): Promise<any> => {
@@ -509,8 +529,8 @@ export class Copas {
 
   /** Copas `copas.future`. */
   readonly future = {
-    addthread: (fn: Runtime.Body, ...args: Array<unknown>): Future => makeFuture(this.runtime, undefined, fn, args),
-    addnamedthread: (name: string, fn: Runtime.Body, ...args: Array<unknown>): Future =>
+    addthread: (fn: Threads.Body, ...args: Array<unknown>): Future => makeFuture(this.runtime, undefined, fn, args),
+    addnamedthread: (name: string, fn: Threads.Body, ...args: Array<unknown>): Future =>
       makeFuture(this.runtime, name, fn, args),
     PENDING,
     SUCCESS,
@@ -524,7 +544,7 @@ export class Copas {
    * Runs an Effect from a coroutine, in the thread's fiber, on the runtime's
    * services: resolves with its value, rejects with its error as it is.
    */
-  readonly fromEffect = <A, E>(effect: Effect.Effect<A, E, Runtime.Services>): Promise<A> =>
+  readonly fromEffect = <A, E>(effect: Effect.Effect<A, E, Threads.Services>): Promise<A> =>
     this.runtime.call(() => effect, "run", false)
 
   /**
@@ -532,7 +552,7 @@ export class Copas {
    * that runs the Effect; the Effect succeeds with its result and fails with
    * what it throws.
    */
-  readonly toEffect = <A = unknown>(fn: Runtime.Body, ...args: Array<unknown>): Effect.Effect<A, unknown> =>
+  readonly toEffect = <A = unknown>(fn: Threads.Body, ...args: Array<unknown>): Effect.Effect<A, unknown> =>
     this.runtime.asEffect(fn, args) as Effect.Effect<A, unknown>
 }
 
@@ -572,8 +592,8 @@ export const make = (runtime?: Runtime.Runtime): Copas => new Copas(runtime ?? R
  * @category constructors
  * @since 0.1.0
  */
-export const makeEffect: Effect.Effect<Copas, never, Runtime.Services> = Effect.map(
-  Effect.context<Runtime.Services>(),
+export const makeEffect: Effect.Effect<Copas, never, Threads.Services> = Effect.map(
+  Effect.context<Threads.Services>(),
   (context) => new Copas(Runtime.make(context))
 )
 
@@ -599,6 +619,13 @@ export const getDefault = (): Copas => ((globalThis as any)[defaultKey] ??= make
 /**
  * The process's Copas instance as a value: every member is read from
  * `getDefault()` when used.
+ *
+ * **Example** (Destructuring it)
+ *
+ * ```ts
+ * const { addthread, pause } = copas
+ * addthread(async () => pause(1))
+ * ```
  *
  * @category instances
  * @since 0.1.0

@@ -15,6 +15,7 @@
 import { Copas, getDefault, type Server } from "./copas.ts"
 import { copasError } from "./Errors.ts"
 import type * as Runtime from "./Runtime.ts"
+import type * as Threads from "./Thread.ts"
 import { TcpSocket } from "./Socket.ts"
 
 /**
@@ -59,11 +60,11 @@ export class Socketloop {
   }
 
   /** Creates a thread running `handler(arg)` and runs it at once, until its first blocking call. */
-  readonly newthread = (handler: Runtime.Body, arg?: unknown): Runtime.Thread =>
+  readonly newthread = (handler: Threads.Body, arg?: unknown): Threads.Thread =>
     this.runtime.spawn(handler, [arg], { defer: false })
 
   /** The running thread, if any. */
-  readonly current = (): Runtime.Thread | undefined => this.runtime.currentThread()
+  readonly current = (): Threads.Thread | undefined => this.runtime.currentThread()
 
   /** Parks the current thread until `resume(thread, arg)`; resolves with `arg`. */
   readonly suspend = (): Promise<unknown> =>
@@ -76,12 +77,12 @@ export class Socketloop {
    * Resumes a thread parked by `suspend`, with `arg` as `suspend`'s result.
    * Throws for a thread that is not suspended.
    */
-  readonly resume = (thread: Runtime.Thread, arg?: unknown): void => {
-    if (!this.runtime.resumeWith(thread as Runtime.ThreadImpl, arg)) throw copasError("cannot resume a thread that is not suspended")
+  readonly resume = (thread: Threads.Thread, arg?: unknown): void => {
+    if (!this.runtime.resumeWith(thread as Threads.ThreadImpl, arg)) throw copasError("cannot resume a thread that is not suspended")
   }
 
   /** Serves `ip:port`, running `handler(socket)` in a new thread per client (at once). */
-  readonly newserver = (ip: string, port: number, handler: Runtime.Body): Promise<Server> =>
+  readonly newserver = (ip: string, port: number, handler: Threads.Body): Promise<Server> =>
     this.copas.addserver({ host: ip, port }, handler)
 
   /**

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { CopasError } from "../../src/coro/Errors.ts"
-import type { Thread } from "../../src/coro/Runtime.ts"
+import type { Thread } from "../../src/coro/Thread.ts"
 import { bounded, loop, makeCopas, since } from "./support.ts"
 
 describe("copas loop", () => {

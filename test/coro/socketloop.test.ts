@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { CopasError } from "../../src/coro/Errors.ts"
-import type { Thread } from "../../src/coro/Runtime.ts"
+import type { Thread } from "../../src/coro/Thread.ts"
 import type { TcpSocket } from "../../src/coro/Socket.ts"
 import { bounded, makeSocketloop } from "./support.ts"
 

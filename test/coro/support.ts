@@ -5,6 +5,7 @@
 import * as Effect from "effect/Effect"
 import * as Copas from "../../src/coro/copas.ts"
 import * as Runtime from "../../src/coro/Runtime.ts"
+import type { Body } from "../../src/coro/Thread.ts"
 import * as Socketloop from "../../src/coro/socketloop.ts"
 
 const services = Runtime.makeDefault().context
@@ -24,7 +25,7 @@ export const makeCopas = (): Copas.Copas => {
 }
 
 /** Runs `c.loop(init)` and rethrows the first error a thread reported to the default handler. */
-export const loop = async (c: Copas.Copas, init?: Runtime.Body): Promise<void> => {
+export const loop = async (c: Copas.Copas, init?: Body): Promise<void> => {
   await c.loop(init)
   const seen = failures.get(c) ?? []
   if (seen.length > 0) throw seen[0]
