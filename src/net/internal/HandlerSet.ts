@@ -72,6 +72,7 @@ const networkConditions = new Set([
   "ConnectionReset",
   "ConnectionTimeout",
   "LineTooLong",
+  "StreamTooLong",
   "SocketClosed",
   "TlsError"
 ])
