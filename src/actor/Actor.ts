@@ -51,6 +51,10 @@ const TypeId = "~fiberloop/actor/Actor" as const
  * builds the handlers. `E` is how building can fail, `R` what the behaviour
  * and its handlers need (provided by the context `spawn` runs in).
  *
+ * ```ts
+ * const Counter: Actor.Actor<"Counter", RpcGroup.Rpcs<typeof CounterProtocol>> = Actor.make("Counter", { protocol, behaviour })
+ * ```
+ *
  * @category models
  * @since 0.1.0
  */
@@ -64,6 +68,10 @@ export interface Actor<out Name extends string, in out Rpcs extends Rpc.Any, out
 /**
  * Any actor definition.
  *
+ * ```ts
+ * const definitions: Array<Actor.Any> = [Counter, Room]
+ * ```
+ *
  * @category models
  * @since 0.1.0
  */
@@ -73,6 +81,10 @@ export type Any = Actor<string, any, any, any>
  * The handler of one message: its decoded payload in, its success or typed
  * error out. Returning `Rpc.fork(effect)` lets the message run concurrently
  * with the following ones.
+ *
+ * ```ts
+ * const get: Actor.Handler<typeof Get, never> = () => Effect.succeed(0)
+ * ```
  *
  * @category models
  * @since 0.1.0
@@ -85,6 +97,10 @@ export type Handler<Current extends Rpc.Any, R> = (
 
 /**
  * One handler per message of a protocol, keyed by tag.
+ *
+ * ```ts
+ * const handlers: Actor.Handlers<typeof Add | typeof Get> = { Add: () => Effect.void, Get: () => Effect.succeed(0) }
+ * ```
  *
  * @category models
  * @since 0.1.0
@@ -151,6 +167,10 @@ export const make = <
 /**
  * The services a handlers object needs.
  *
+ * ```ts
+ * type R = Actor.HandlersServices<typeof handlers> // => never
+ * ```
+ *
  * @category models
  * @since 0.1.0
  */
@@ -177,6 +197,10 @@ export const isActor = (u: unknown): u is Any => typeof u === "object" && u !== 
 /**
  * The payload argument of a message: optional when the payload is `void`.
  *
+ * ```ts
+ * type Args = Actor.PayloadArgs<typeof Get> // => [payload?: void]
+ * ```
+ *
  * @category models
  * @since 0.1.0
  */
@@ -187,6 +211,10 @@ export type PayloadArgs<Current extends Rpc.Any, Extra extends ReadonlyArray<unk
 
 /**
  * Options of one ask.
+ *
+ * ```ts
+ * counter.ask("Get", undefined, { timeout: "1 second" })
+ * ```
  *
  * @category models
  * @since 0.1.0
@@ -276,6 +304,10 @@ export const refSchema = <Rpcs extends Rpc.Any>(): Schema.declare<ActorRef<Rpcs>
 /**
  * A ref whose protocol is not known statically (registry lookups, events).
  *
+ * ```ts
+ * const refs: Array<Actor.AnyRef> = [counter, room]
+ * ```
+ *
  * @category models
  * @since 0.1.0
  */
@@ -284,6 +316,10 @@ export type AnyRef = ActorRef<any>
 /**
  * How an actor ended: success for a normal stop (its scope closed, `stop`),
  * a failure with the cause that stopped it otherwise.
+ *
+ * ```ts
+ * const exit: Actor.ActorExit = yield* Actor.watch(counter) // => Exit.void
+ * ```
  *
  * @category models
  * @since 0.1.0
@@ -345,6 +381,10 @@ export interface ActorContext<in out Rpcs extends Rpc.Any> {
 /**
  * What happens to a message that finds the mailbox full.
  *
+ * ```ts
+ * const policy: Actor.Policy = "drop"
+ * ```
+ *
  * @category models
  * @since 0.1.0
  */
@@ -352,6 +392,10 @@ export type Policy = "suspend" | "fail" | "drop"
 
 /**
  * Options of `Actor.spawn`.
+ *
+ * ```ts
+ * const options: Actor.SpawnOptions = { name: "counter", capacity: 64, whenFull: "fail" }
+ * ```
  *
  * @category models
  * @since 0.1.0
@@ -488,6 +532,10 @@ export const lookup = <Name extends string, Rpcs extends Rpc.Any, E, R>(
 
 /**
  * What one actor has done so far.
+ *
+ * ```ts
+ * const { processed }: Actor.Stats = yield* Actor.stats(counter) // => processed: 3
+ * ```
  *
  * @category models
  * @since 0.1.0

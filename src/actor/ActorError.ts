@@ -28,6 +28,10 @@ import * as Schema from "effect/Schema"
  *   the cause its parent's supervisor sees.
  * - `Linked`: a linked actor failed: the cause the other side's supervisor sees.
  *
+ * ```ts
+ * const timedOut = (e: ActorError) => e.reason === "AskTimeout"
+ * ```
+ *
  * @category models
  * @since 0.1.0
  */

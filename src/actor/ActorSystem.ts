@@ -61,6 +61,10 @@ export type ActorEvent =
 /**
  * Messages handled, per actor definition name (attribute `actor`).
  *
+ * ```ts
+ * yield* Metric.value(Metric.withAttributes(ActorSystem.messagesProcessed, { actor: "Counter" }))
+ * ```
+ *
  * @category metrics
  * @since 0.1.0
  */
@@ -72,6 +76,10 @@ export const messagesProcessed = Metric.counter("fiberloop_actor_messages_proces
 /**
  * Seconds spent in handlers, per actor definition name.
  *
+ * ```ts
+ * yield* Metric.value(Metric.withAttributes(ActorSystem.processingSeconds, { actor: "Counter" }))
+ * ```
+ *
  * @category metrics
  * @since 0.1.0
  */
@@ -82,6 +90,10 @@ export const processingSeconds = Metric.counter("fiberloop_actor_processing_seco
 /**
  * Messages waiting in mailboxes, per actor definition name.
  *
+ * ```ts
+ * yield* Metric.value(Metric.withAttributes(ActorSystem.mailboxSize, { actor: "Room" }))
+ * ```
+ *
  * @category metrics
  * @since 0.1.0
  */
@@ -91,6 +103,10 @@ export const mailboxSize = Metric.gauge("fiberloop_actor_mailbox_size", {
 
 /**
  * Restarts by supervision, per actor definition name.
+ *
+ * ```ts
+ * yield* Metric.value(Metric.withAttributes(ActorSystem.restarts, { actor: "Room" }))
+ * ```
  *
  * @category metrics
  * @since 0.1.0
@@ -103,6 +119,10 @@ export const restarts = Metric.counter("fiberloop_actor_restarts", {
 /**
  * Actors stopped, per actor definition name.
  *
+ * ```ts
+ * yield* Metric.value(Metric.withAttributes(ActorSystem.stops, { actor: "Room" }))
+ * ```
+ *
  * @category metrics
  * @since 0.1.0
  */
@@ -110,6 +130,10 @@ export const stops = Metric.counter("fiberloop_actor_stops", { description: "Act
 
 /**
  * Messages that reached no actor (stopped, or dropped by a full mailbox), per actor definition name.
+ *
+ * ```ts
+ * yield* Metric.value(Metric.withAttributes(ActorSystem.deadLetters, { actor: "Room" }))
+ * ```
  *
  * @category metrics
  * @since 0.1.0
@@ -121,6 +145,10 @@ export const deadLetters = Metric.counter("fiberloop_actor_dead_letters", {
 
 /**
  * Actors running now.
+ *
+ * ```ts
+ * yield* Metric.value(ActorSystem.actorsLive) // => { value: 3 }
+ * ```
  *
  * @category metrics
  * @since 0.1.0
@@ -166,6 +194,10 @@ export class ActorSystem extends Context.Service<ActorSystem, {
 
 /**
  * The shape of the service.
+ *
+ * ```ts
+ * const system: ActorSystem.ActorSystemShape = yield* ActorSystem.ActorSystem
+ * ```
  *
  * @category models
  * @since 0.1.0

@@ -28,6 +28,10 @@ import type * as Schedule from "effect/Schedule"
 /**
  * What to do when an actor fails.
  *
+ * ```ts
+ * const strategy: Supervision.Strategy = Supervision.restart({ maxRestarts: 5 })
+ * ```
+ *
  * @category models
  * @since 0.1.0
  */
@@ -35,6 +39,10 @@ export type Strategy = Restart | Resume | Stop | Escalate
 
 /**
  * Restart with backoff and a restart intensity.
+ *
+ * ```ts
+ * Supervision.restart({ within: "1 minute" }).withinMillis // => 60000
+ * ```
  *
  * @category models
  * @since 0.1.0
@@ -52,6 +60,10 @@ export interface Restart {
 /**
  * Keep the state and go on with the next message.
  *
+ * ```ts
+ * Supervision.resume._tag // => "Resume"
+ * ```
+ *
  * @category models
  * @since 0.1.0
  */
@@ -61,6 +73,10 @@ export interface Resume {
 
 /**
  * Stop the actor.
+ *
+ * ```ts
+ * Supervision.stop._tag // => "Stop"
+ * ```
  *
  * @category models
  * @since 0.1.0
@@ -72,6 +88,10 @@ export interface Stop {
 /**
  * Stop the actor and fail its parent.
  *
+ * ```ts
+ * Supervision.escalate._tag // => "Escalate"
+ * ```
+ *
  * @category models
  * @since 0.1.0
  */
@@ -81,6 +101,10 @@ export interface Escalate {
 
 /**
  * How a restart spreads over a parent's children.
+ *
+ * ```ts
+ * Actor.spawn(Pipeline, { children: "rest-for-one" satisfies Supervision.Group })
+ * ```
  *
  * @category models
  * @since 0.1.0
