@@ -189,7 +189,7 @@ const reject413 = (response: NodeHttp.ServerResponse): void => {
  *
  * ```ts
  * const server = yield* Http.make({ host: "127.0.0.1", port: 0, maxConnections: 1000 })
- * yield* server.http.serve(HttpServerResponse.text("hello"))
+ * yield* server.http.serve(Effect.succeed(HttpServerResponse.text("hello")))
  * console.log(server.url) // => "http://127.0.0.1:40123"
  * ```
  *
