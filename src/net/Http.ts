@@ -123,7 +123,6 @@ interface SocketWithResponse extends Net.Socket {
 /** What node:http2 reads of a TLS socket. */
 interface SecureSocket extends Net.Socket {
   readonly alpnProtocol?: string | false
-  secureConnecting?: boolean
 }
 
 /** An http.Server that parses the sockets it is given; it never listens. */
@@ -253,9 +252,6 @@ export const make: (
         if (unread.length > 0) socket.unshift(unread)
         sockets.add(socket)
         if (h2 !== undefined && (socket as SecureSocket).alpnProtocol === "h2") {
-          // a TLSSocket made with `new TLSSocket(socket, { isServer })` keeps `secureConnecting` after its
-          // handshake (tls.Server clears it); node:http2 would wait for a 'secureConnect' that never comes
-          ;(socket as SecureSocket).secureConnecting = false
           h2.emit("secureConnection", socket)
         } else {
           h1.emit("connection", socket)

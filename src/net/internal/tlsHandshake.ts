@@ -80,6 +80,7 @@ export interface ClientParameters {
 }
 
 type Secure = NodeTls.TLSSocket & {
+  secureConnecting?: boolean
   _releaseControl?: () => boolean
   _handle?: { verifyError?: () => (Error & { code?: string }) | null } | null
 }
@@ -174,6 +175,8 @@ const run = (
           }
         }
         secure._releaseControl?.()
+        // `tls.Server` clears it on 'secure'; left set, node:http2 waits for a 'secureConnect' that never comes
+        secure.secureConnecting = false
       }
       stop()
       if (onSecure === undefined) secure.on("error", ignore)
