@@ -62,7 +62,7 @@ const stop = (loopDone: Promise<void>, drain: number) =>
     process.on("SIGINT", force)
     process.on("SIGTERM", force)
     process.stderr.write(`[fiberloop] stopping: draining for up to ${drain} s (signal again to force)\n`)
-    copas.exit()
+    copas.shutdown()
     let timer: ReturnType<typeof setTimeout> | undefined
     const drained = await Promise.race([
       loopDone.then(() => true),

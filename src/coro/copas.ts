@@ -202,6 +202,16 @@ export class Copas {
     this.runtime.cancelAll()
   }
 
+  /**
+   * Not in Copas: stops every server (running handlers go on) and calls
+   * `exit`, so the loop ends once the remaining work is done. `fiberloop run`
+   * does this on SIGINT/SIGTERM.
+   */
+  readonly shutdown = (): void => {
+    for (const server of [...this.servers]) this.removeserver(server)
+    this.runtime.exit()
+  }
+
   /** Fractional epoch seconds. */
   readonly gettime = (): number => Date.now() / 1000
 

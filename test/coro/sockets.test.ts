@@ -252,6 +252,28 @@ describe("copas TCP sockets", () => {
       assert.strictEqual(reply, "second\n")
     }))
 
+  it.live("shutdown stops every server and exits; a running handler finishes first", () =>
+    bounded(async () => {
+      const c = makeCopas()
+      let finished = false
+      const server = await c.addserver({ host: "127.0.0.1", port: 0 }, async (skt: TcpSocket) => {
+        await skt.receive()
+        c.shutdown()
+        await c.pause(0.05)
+        finished = true
+      })
+      c.addthread(async () => {
+        const skt = c.tcp()
+        await skt.connect("127.0.0.1", server.address.port)
+        await skt.send("go\n")
+        await tuple(skt.receive())
+        skt.close()
+      })
+      await loop(c)
+      assert.isTrue(finished)
+      assert.isTrue(c.exiting())
+    }))
+
   it.live("a python3 client talks to a Copas echo server", () =>
     Effect.gen(function*() {
       const c = makeCopas()
