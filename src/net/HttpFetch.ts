@@ -21,7 +21,7 @@ import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Stream from "effect/Stream"
 import type * as NodeHttp from "node:http"
-import { Readable } from "node:stream"
+import * as WebRequest from "./internal/webRequest.ts"
 
 /**
  * A WinterCG fetch handler: what Hono and most JavaScript frameworks export.
@@ -106,44 +106,6 @@ export const fromFetch = (
 // Straight from Node's request to the handler and back
 // =============================================================================
 
-class BodyTooLarge extends Error {}
-
-const noBody = new Set(["GET", "HEAD"])
-
-/** The request as a web `Request`; a body longer than `maxBodySize` errors its stream with `BodyTooLarge`. */
-const toWebRequest = (
-  request: NodeHttp.IncomingMessage,
-  response: NodeHttp.ServerResponse,
-  maxBodySize: number
-): Request => {
-  const raw = request.rawHeaders
-  const headers = new Headers()
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.charCodeAt(0) !== 58) headers.append(raw[i]!, raw[i + 1]!) // ":" pseudo-headers (HTTP/2)
-  }
-  const host = request.headers.host ?? request.headers[":authority"] ?? "localhost"
-  const scheme = (request.socket as { encrypted?: boolean }).encrypted === true ? "https" : "http"
-  const method = request.method ?? "GET"
-  const init: RequestInit & { duplex?: "half" } = { method, headers }
-  if (!noBody.has(method)) {
-    let total = 0
-    init.body = (Readable.toWeb(request) as ReadableStream<Uint8Array>).pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({
-        transform(chunk, controller) {
-          total += chunk.byteLength
-          if (total > maxBodySize) controller.error(new BodyTooLarge())
-          else controller.enqueue(chunk)
-        }
-      })
-    )
-    init.duplex = "half"
-  }
-  const web = new Request(`${scheme}://${host}${request.url ?? "/"}`, init)
-  // a Request made with a signal costs ~10 µs more (and GC work): the signal is made when first read
-  Object.defineProperty(web, "signal", { configurable: true, get: () => signalOf(response) })
-  return web
-}
-
 const headersOf = (response: Response): Record<string, string | Array<string>> => {
   const headers: Record<string, string | Array<string>> = {}
   for (const [name, value] of response.headers) {
@@ -201,7 +163,9 @@ const writeResponse = async (
 
 const fail = (response: NodeHttp.ServerResponse, cause: unknown): void => {
   if (response.headersSent) return void response.destroy()
-  if (cause instanceof BodyTooLarge || (cause as { cause?: unknown } | undefined)?.cause instanceof BodyTooLarge) {
+  const tooLarge = cause instanceof WebRequest.BodyTooLarge ||
+    (cause as { cause?: unknown } | undefined)?.cause instanceof WebRequest.BodyTooLarge
+  if (tooLarge) {
     // the rest of the body is not read: the connection cannot carry another request
     response.shouldKeepAlive = false
     response.writeHead(413, { "content-length": "0", connection: "close" })
@@ -209,25 +173,6 @@ const fail = (response: NodeHttp.ServerResponse, cause: unknown): void => {
     response.writeHead(500, { "content-length": "0" })
   }
   response.end()
-}
-
-const kAbort = Symbol.for("fiberloop/net/HttpFetch/abort")
-
-type Aborting = NodeHttp.ServerResponse & { [kAbort]?: AbortController }
-
-function abortOnClose(this: Aborting): void {
-  if (!this.writableFinished) this[kAbort]!.abort()
-}
-
-/** An AbortSignal that aborts if the response closes before it is sent. */
-const signalOf = (response: Aborting): AbortSignal => {
-  let abort = response[kAbort]
-  if (abort === undefined) {
-    abort = response[kAbort] = new AbortController()
-    if (response.closed) abortOnClose.call(response)
-    else response.on("close", abortOnClose)
-  }
-  return abort.signal
 }
 
 /**
@@ -253,7 +198,7 @@ export const toNodeListener = (
   options: { readonly maxBodySize: number }
 ) =>
 (request: NodeHttp.IncomingMessage, response: NodeHttp.ServerResponse): void => {
-  new Promise<Response>((ok) => ok(handler(toWebRequest(request, response, options.maxBodySize))))
+  new Promise<Response>((ok) => ok(handler(WebRequest.make(request, response, options.maxBodySize))))
     .then((web) => writeResponse(request, response, web))
     .catch((cause) => fail(response, cause))
 }
