@@ -31,7 +31,13 @@ import * as WebRequest from "./internal/webRequest.ts"
  */
 export type FetchHandler = (request: Request) => Response | Promise<Response>
 
-const nextTurn = (): Promise<undefined> => new Promise((resolve) => setImmediate(resolve, undefined))
+const nothing = (): undefined => undefined
+
+/**
+ * Settles two microtask hops from now: after a body stream that closes right
+ * after its one chunk (undici's for a string or bytes body) has closed.
+ */
+const soon = (): Promise<undefined> => Promise.resolve().then(nothing)
 
 type Reader = ReadableStreamDefaultReader<Uint8Array<ArrayBuffer>>
 
@@ -61,7 +67,7 @@ const toServerResponse = async (response: Response): Promise<HttpServerResponse.
   const first = await reader.read()
   if (first.done) return HttpServerResponse.setBody(head, HttpBody.uint8Array(new Uint8Array(0), contentType))
   const pending = reader.read()
-  const second = await Promise.race([pending, nextTurn()])
+  const second = await Promise.race([pending, soon()])
   if (second?.done === true) return HttpServerResponse.setBody(head, HttpBody.uint8Array(first.value, contentType))
   return HttpServerResponse.setBody(
     head,
@@ -127,7 +133,14 @@ const drained = (response: NodeHttp.ServerResponse): Promise<void> =>
     response.on("close", done)
   })
 
-/** Writes a web `Response`: whole when its body is complete at once, else streamed with backpressure. */
+/** Small bodies go out with the head in one write: as a latin1 string, which maps each byte to itself. */
+const ONE_WRITE = 16 * 1024
+
+/**
+ * Writes a web `Response`: whole, with a `Content-Length`, when its body is
+ * complete at once (undici's stream for a string or bytes body closes right
+ * after its one chunk), else streamed with backpressure.
+ */
 const writeResponse = async (
   request: NodeHttp.IncomingMessage,
   response: NodeHttp.ServerResponse,
@@ -147,11 +160,13 @@ const writeResponse = async (
     return void response.end()
   }
   const pending = reader.read()
-  const second = await Promise.race([pending, nextTurn()])
+  const second = await Promise.race([pending, soon()])
   if (second?.done === true) {
-    if (headers["content-length"] === undefined) headers["content-length"] = String(first.value.byteLength)
+    const bytes = first.value
+    if (headers["content-length"] === undefined) headers["content-length"] = String(bytes.byteLength)
     response.writeHead(web.status, headers)
-    return void response.end(first.value)
+    if (bytes.byteLength > ONE_WRITE) return void response.end(bytes)
+    return void response.end(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1"), "latin1")
   }
   response.writeHead(web.status, headers)
   for await (const chunk of rest([first.value], pending, reader)) {

@@ -149,6 +149,87 @@ describe("Http", () => {
       assert.strictEqual(yield* Deferred.await(aborted), "aborted")
     })))
 
+  it.live("a fetch handler's request is a Request: each property, a body read once, clone, formData", () =>
+    live(Effect.gen(function*() {
+      const server = yield* Http.serve({
+        host: "127.0.0.1",
+        port: 0,
+        fetch: async (request) => {
+          const path = new URL(request.url).pathname
+          if (path === "/props") {
+            return Response.json({
+              instance: request instanceof Request,
+              tag: Object.prototype.toString.call(request),
+              method: request.method,
+              url: request.url,
+              custom: request.headers.get("x-custom"),
+              headers: request.headers instanceof Headers,
+              signal: request.signal instanceof AbortSignal && !request.signal.aborted,
+              bodyUsed: request.bodyUsed,
+              body: request.body === null,
+              redirect: request.redirect
+            })
+          }
+          if (path === "/twice") {
+            const custom = request.headers.get("x-custom") // headers read before the body
+            const first = await request.text()
+            const again = await request.text().then(() => "read again", (e) => e instanceof TypeError ? "TypeError" : `${e}`)
+            return Response.json({ custom, first, again, bodyUsed: request.bodyUsed })
+          }
+          if (path === "/clone") {
+            const copy = request.clone()
+            return Response.json({
+              instance: copy instanceof Request,
+              method: copy.method,
+              url: copy.url,
+              custom: copy.headers.get("x-custom"),
+              copy: await copy.text(),
+              original: await request.json()
+            })
+          }
+          if (path === "/form") return new Response(`${(await request.formData()).get("a")}`)
+          if (path === "/bytes") return new Response(new Uint8Array(await request.arrayBuffer()).reverse())
+          return new Response("héllo ✓ \u{1F600}") // not latin1: its UTF-8 bytes go out unchanged
+        }
+      })
+      const props = yield* request(`${server.url}/props?q=1`, { headers: { "x-custom": "yes" } })
+      assert.deepStrictEqual(JSON.parse(props.body), {
+        instance: true,
+        tag: "[object Request]",
+        method: "GET",
+        url: `${server.url}/props?q=1`,
+        custom: "yes",
+        headers: true,
+        signal: true,
+        bodyUsed: false,
+        body: true,
+        redirect: "follow"
+      })
+      const twice = yield* request(`${server.url}/twice`, { method: "POST", body: "once", headers: { "x-custom": "1" } })
+      assert.deepStrictEqual(JSON.parse(twice.body), { custom: "1", first: "once", again: "TypeError", bodyUsed: true })
+      const cloned = yield* request(`${server.url}/clone`, { method: "PUT", body: "{\"a\":1}", headers: { "x-custom": "c" } })
+      assert.deepStrictEqual(JSON.parse(cloned.body), {
+        instance: true,
+        method: "PUT",
+        url: `${server.url}/clone`,
+        custom: "c",
+        copy: "{\"a\":1}",
+        original: { a: 1 }
+      })
+      const form = yield* request(`${server.url}/form`, {
+        method: "POST",
+        body: "a=b%20c",
+        headers: { "content-type": "application/x-www-form-urlencoded" }
+      })
+      assert.strictEqual(form.body, "b c")
+      const bytes = yield* request(`${server.url}/bytes`, { method: "POST", body: "abc" })
+      assert.strictEqual(bytes.body, "cba")
+      assert.strictEqual(bytes.headers.get("content-length"), "3")
+      const utf8 = yield* request(`${server.url}/utf8`)
+      assert.strictEqual(utf8.body, "héllo ✓ \u{1F600}")
+      assert.strictEqual(utf8.headers.get("content-length"), String(Buffer.byteLength("héllo ✓ \u{1F600}")))
+    })))
+
   it.live("runs HttpRouter.serve unchanged on the layer", () =>
     Effect.gen(function*() {
       const Routes = Layer.mergeAll(
