@@ -8,11 +8,18 @@
  * exporter (OpenTelemetry, Prometheus) sees them at most a second late. Each
  * server also keeps its own counters (`server.stats()`).
  *
+ * Process-wide counts (TLS handshakes, UDP datagrams, DNS lookups, armed
+ * timers) are plain counters too, read straight into the registry whenever the
+ * metrics are read (`register`): exact, and free for the code that counts.
+ * Live fibers are Effect's own `child_fibers_active`, with Effect's runtime
+ * metrics on.
+ *
  * @since 0.1.0
  */
-import type * as Context from "effect/Context"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
+import { counts, type HandshakeFailure, handshakeFailures } from "./internal/counters.ts"
 import * as HttpMetrics from "./net/HttpMetrics.ts"
 
 /**
@@ -112,6 +119,170 @@ export const bytesWritten = Metric.counter("fiberloop_bytes_written", {
   incremental: true
 })
 
+/**
+ * TLS handshakes completed, server and client side.
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const tlsHandshakesDone = Metric.counter("fiberloop_tls_handshakes_done", {
+  description: "TLS handshakes completed",
+  incremental: true
+})
+
+const tlsFailedOf = (reason: HandshakeFailure) =>
+  Metric.counter("fiberloop_tls_handshakes_failed", {
+    description: "TLS handshakes failed, by reason",
+    attributes: { reason },
+    incremental: true
+  })
+
+/**
+ * TLS handshakes failed, one counter per reason (attribute `reason`): a
+ * `TlsError` reason, `Closed` (the peer hung up before sending anything) or
+ * `Interrupted`.
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const tlsHandshakesFailed: { readonly [K in HandshakeFailure]: Metric.Counter<number> } = {
+  CertificateVerify: tlsFailedOf("CertificateVerify"),
+  Handshake: tlsFailedOf("Handshake"),
+  Protocol: tlsFailedOf("Protocol"),
+  Timeout: tlsFailedOf("Timeout"),
+  Configuration: tlsFailedOf("Configuration"),
+  Closed: tlsFailedOf("Closed"),
+  Interrupted: tlsFailedOf("Interrupted")
+}
+
+/**
+ * Datagrams received by every UDP socket (dropped ones included).
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const udpReceived = Metric.counter("fiberloop_udp_datagrams_received", {
+  description: "UDP datagrams received",
+  incremental: true
+})
+
+/**
+ * Datagrams every UDP socket handed to the kernel.
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const udpSent = Metric.counter("fiberloop_udp_datagrams_sent", {
+  description: "UDP datagrams sent",
+  incremental: true
+})
+
+/**
+ * Datagrams dropped because a socket's receive buffer was full.
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const udpDropped = Metric.counter("fiberloop_udp_datagrams_dropped", {
+  description: "UDP datagrams dropped: receive buffer full",
+  incremental: true
+})
+
+/**
+ * Host name lookups (`Tcp.connect`, `Udp` addresses) running now.
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const dnsLookupsInFlight = Metric.gauge("fiberloop_dns_lookups_in_flight", {
+  description: "Host name lookups in flight"
+})
+
+/**
+ * Host name lookups started (IP literals are never looked up).
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const dnsLookups = Metric.counter("fiberloop_dns_lookups", {
+  description: "Host name lookups started",
+  incremental: true
+})
+
+/**
+ * `Timer`s waiting to fire.
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const timersArmed = Metric.gauge("fiberloop_timers_armed", {
+  description: "Timers armed"
+})
+
+// =============================================================================
+// Process-wide counts: read when the metrics are read
+// =============================================================================
+
+const registered = new WeakSet<object>()
+
+const countOf = (read: () => number): Metric.Metric.Hooks<number, Metric.CounterState<number>> => ({
+  get: () => ({ count: read(), incremental: true }),
+  update: () => {},
+  modify: () => {}
+})
+
+const valueOf = (read: () => number): Metric.Metric.Hooks<number, Metric.GaugeState<number>> => ({
+  get: () => ({ value: read() }),
+  update: () => {},
+  modify: () => {}
+})
+
+/**
+ * Adds the process-wide series (TLS handshakes, UDP, DNS, timers) to the
+ * metric registry of `context`, once per registry. fiberloop does this when a
+ * server starts, on `Tcp.connect`, `Udp.bind` and `snapshot`; call it for a
+ * registry fiberloop has not met yet (an exporter's own, say).
+ *
+ * **Details**
+ *
+ * These series are read from plain counters when an exporter or `snapshot`
+ * reads them (`Metric.registerUnsafe`), so they are always exact and the code
+ * that counts them never touches a registry. They count over the whole
+ * process.
+ *
+ * **Example** (Registering in the current context)
+ *
+ * ```ts
+ * yield* Effect.contextWith((context) => Effect.sync(() => Stats.register(context)))
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const register = (context: Context.Context<never>): void => {
+  const registry = Context.get(context, Metric.MetricRegistry)
+  if (registered.has(registry)) return
+  registered.add(registry)
+  Metric.registerUnsafe(tlsHandshakesDone, context, countOf(() => counts.tlsDone))
+  for (const reason of handshakeFailures) {
+    Metric.registerUnsafe(tlsHandshakesFailed[reason], context, countOf(() => counts.tlsFailed[reason]))
+  }
+  Metric.registerUnsafe(udpReceived, context, countOf(() => counts.udpReceived))
+  Metric.registerUnsafe(udpSent, context, countOf(() => counts.udpSent))
+  Metric.registerUnsafe(udpDropped, context, countOf(() => counts.udpDropped))
+  Metric.registerUnsafe(dnsLookupsInFlight, context, valueOf(() => counts.dnsInFlight))
+  Metric.registerUnsafe(dnsLookups, context, countOf(() => counts.dnsLookups))
+  Metric.registerUnsafe(timersArmed, context, valueOf(() => counts.timersArmed))
+}
+
+/** Effect's own gauge of running child fibers, when its runtime metrics are on. */
+const fibersActive = (context: Context.Context<never>): number | undefined => {
+  for (const metric of Context.get(context, Metric.MetricRegistry).values()) {
+    if (metric.id === "child_fibers_active") return (metric.hooks.get(context) as Metric.GaugeState<number>).value
+  }
+  return undefined
+}
+
 // =============================================================================
 // Tallies: what servers count between flushes
 // =============================================================================
@@ -184,6 +355,7 @@ export const track = (context: Context.Context<never>): { readonly tally: Tally;
     bytesWritten: 0
   }
   live.set(tally, context)
+  register(context)
   if (timer === undefined) {
     timer = setInterval(flushAll, 1000)
     timer.unref()
@@ -219,6 +391,23 @@ export interface Snapshot {
   readonly bytesWritten: number
   /** Requests of every `Http` server: by status class, aborted, in flight. */
   readonly http: HttpMetrics.Snapshot
+  /** TLS handshakes (both sides) completed, and failed by reason. */
+  readonly tls: {
+    readonly done: number
+    readonly failed: { readonly [K in HandshakeFailure]: number }
+  }
+  /** UDP datagrams received (dropped ones included), sent, and dropped (receive buffer full). */
+  readonly udp: { readonly received: number; readonly sent: number; readonly dropped: number }
+  /** Host name lookups running now, and started since the process started. */
+  readonly dns: { readonly inFlight: number; readonly lookups: number }
+  /** `Timer`s waiting to fire. */
+  readonly timersArmed: number
+  /**
+   * Child fibers running now: Effect's `child_fibers_active` gauge, kept only
+   * with Effect's runtime metrics on (`Metric.enableRuntimeMetricsLayer`);
+   * `undefined` without them.
+   */
+  readonly fibers: number | undefined
 }
 
 /**
@@ -233,28 +422,42 @@ export interface Snapshot {
  * @category getters
  * @since 0.1.0
  */
-export const snapshot: Effect.Effect<Snapshot> = Effect.andThen(Effect.sync(flushAll), Effect.all({
-  accepted: Metric.value(connectionsAccepted),
-  active: Metric.value(connectionsActive),
-  waiting: Metric.value(connectionsWaiting),
-  rejected: Metric.value(connectionsRejected),
-  waitedOut: Metric.value(connectionsWaitedOut),
-  handshakes: Metric.value(handshakesInFlight),
-  failures: Metric.value(handlerFailures),
-  bytesRead: Metric.value(bytesRead),
-  bytesWritten: Metric.value(bytesWritten),
-  http: HttpMetrics.snapshot
-}).pipe(
-  Effect.map((s) => ({
-    accepted: s.accepted.count,
-    active: s.active.value,
-    waiting: s.waiting.value,
-    rejected: s.rejected.count,
-    waitedOut: s.waitedOut.count,
-    handshakes: s.handshakes.value,
-    failures: s.failures.count,
-    bytesRead: s.bytesRead.count,
-    bytesWritten: s.bytesWritten.count,
-    http: s.http
-  }))
-))
+export const snapshot: Effect.Effect<Snapshot> = Effect.andThen(
+  Effect.contextWith((context: Context.Context<never>) =>
+    Effect.sync(() => {
+      register(context)
+      flushAll()
+    })
+  ),
+  Effect.all({
+    context: Effect.context<never>(),
+    accepted: Metric.value(connectionsAccepted),
+    active: Metric.value(connectionsActive),
+    waiting: Metric.value(connectionsWaiting),
+    rejected: Metric.value(connectionsRejected),
+    waitedOut: Metric.value(connectionsWaitedOut),
+    handshakes: Metric.value(handshakesInFlight),
+    failures: Metric.value(handlerFailures),
+    bytesRead: Metric.value(bytesRead),
+    bytesWritten: Metric.value(bytesWritten),
+    http: HttpMetrics.snapshot
+  }).pipe(
+    Effect.map((s) => ({
+      accepted: s.accepted.count,
+      active: s.active.value,
+      waiting: s.waiting.value,
+      rejected: s.rejected.count,
+      waitedOut: s.waitedOut.count,
+      handshakes: s.handshakes.value,
+      failures: s.failures.count,
+      bytesRead: s.bytesRead.count,
+      bytesWritten: s.bytesWritten.count,
+      http: s.http,
+      tls: { done: counts.tlsDone, failed: { ...counts.tlsFailed } },
+      udp: { received: counts.udpReceived, sent: counts.udpSent, dropped: counts.udpDropped },
+      dns: { inFlight: counts.dnsInFlight, lookups: counts.dnsLookups },
+      timersArmed: counts.timersArmed,
+      fibers: fibersActive(s.context)
+    }))
+  )
+)

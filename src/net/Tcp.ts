@@ -9,8 +9,9 @@
  * flight, line length, drain time).
  *
  * `connect` resolves host names through the `Dns` service, tries every address
- * (happy eyeballs), and returns a scoped `Connection`. Both sides also speak
- * over Unix domain sockets (`path`).
+ * (happy eyeballs), and returns a scoped `Connection`, in a `Tcp.connect` span
+ * (peer, the address used, TLS protocol, outcome). Both sides also speak over
+ * Unix domain sockets (`path`).
  *
  * @since 0.1.0
  */
@@ -19,12 +20,15 @@ import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Dns from "effect/net/Dns"
 import * as NetAddress from "effect/net/NetAddress"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Net from "node:net"
+import { countLookup } from "../internal/counters.ts"
+import * as Stats from "../Stats.ts"
 import * as ConnectionModule from "./Connection.ts"
 import {
   type AddressInUse,
@@ -239,15 +243,31 @@ const dialAll = (
 const resolve = (dns: Dns.Dns["Service"], options: InetConnectOptions) =>
   Net.isIP(options.host) !== 0
     ? Effect.succeed([options.host])
-    : dns.lookup(options.host, options.family === undefined ? undefined : { family: options.family }).pipe(
+    : countLookup(dns.lookup(options.host, options.family === undefined ? undefined : { family: options.family })).pipe(
       Effect.map((addresses) => addresses.map(NetAddress.formatIp)),
       Effect.mapError((error) =>
         new DnsError({ host: options.host, port: options.port, reason: error.reason, cause: error })
       )
     )
 
+/** The connect span's `outcome`: `connected`, or the failure's tag (`ConnectionRefused`, `TlsError`, …). */
+const outcome = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.onExit(effect, (exit) =>
+    Effect.annotateCurrentSpan(
+      "outcome",
+      Exit.isSuccess(exit)
+        ? "connected"
+        : Option.match(Cause.findErrorOption(exit.cause), {
+          onNone: () => (Cause.hasInterruptsOnly(exit.cause) ? "interrupted" : "died"),
+          onSome: (error) => (error as { readonly _tag?: string })._tag ?? "failed"
+        })
+    ))
+
 const connectWith = (dns: Dns.Dns["Service"]) =>
-  Effect.fn("Tcp.connect")(function*(options: ConnectOptions) {
+  Effect.fn("Tcp.connect", { kind: "client" })(function*(options: ConnectOptions) {
+    Stats.register(yield* Effect.context<never>())
+    if (options.path !== undefined) yield* Effect.annotateCurrentSpan("net.peer.path", options.path)
+    else yield* Effect.annotateCurrentSpan({ "net.peer.name": options.host, "net.peer.port": options.port })
     const where = options.path !== undefined ? { host: options.path } : { host: options.host, port: options.port }
     const socket = yield* Effect.uninterruptibleMask((restore) => {
       const dialing = options.path !== undefined
@@ -268,6 +288,12 @@ const connectWith = (dns: Dns.Dns["Service"]) =>
       )
       return Effect.tap(restore(bounded), (socket) => Effect.addFinalizer(() => Effect.sync(() => socket.destroy())))
     })
+    if (options.path === undefined) {
+      yield* Effect.annotateCurrentSpan({
+        "net.sock.peer.addr": socket.remoteAddress ?? "",
+        "net.sock.peer.port": socket.remotePort ?? 0
+      })
+    }
     const conn = yield* ConnectionModule.make(socket, options)
     if (options.tls !== undefined) {
       yield* conn.upgradeTls({
@@ -275,9 +301,13 @@ const connectWith = (dns: Dns.Dns["Service"]) =>
         ...(options.path === undefined && { host: options.host }),
         ...(options.handshakeTimeout !== undefined && { handshakeTimeout: options.handshakeTimeout })
       })
+      const tls = conn.tls
+      if (tls !== undefined) {
+        yield* Effect.annotateCurrentSpan({ "tls.protocol": tls.protocol, "tls.alpn": tls.alpn ?? "" })
+      }
     }
     return conn
-  })
+  }, outcome)
 
 // =============================================================================
 // Layers and accessors

@@ -18,9 +18,11 @@
  *
  * @since 0.1.0
  */
-import type * as Cause from "effect/Cause"
+import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
@@ -97,6 +99,13 @@ export interface ServeOptions<E, R> extends Connection.Options {
   readonly tls?: Tls.ServerOptions | Tls.ServerContext | undefined
   /** Bounds each TLS handshake; it then fails with `TlsError { reason: "Timeout" }`. Default 10 seconds. */
   readonly handshakeTimeout?: Duration.Input | undefined
+  /**
+   * A root span per connection, `Tcp.connection`, from accept to the
+   * handler's end (TLS handshake included), with the peer, TLS protocol and
+   * ALPN, bytes read and written, and `outcome`. Default false: then the
+   * accept path pays nothing for tracing.
+   */
+  readonly connectionSpans?: boolean | undefined
 }
 
 /**
@@ -161,6 +170,17 @@ export interface Server {
 const ignoreError = (): void => {}
 
 const toMillis = (input: Duration.Input): number => Duration.toMillis(Duration.fromInputUnsafe(input))
+
+/** A connection span's `outcome`: `closed` (end of stream included), `interrupted`, or the failure's tag. */
+const exitOutcome = (exit: Exit.Exit<unknown, unknown>): string => {
+  if (Exit.isSuccess(exit)) return "closed"
+  const error = Cause.findErrorOption(exit.cause)
+  if (Option.isSome(error)) {
+    const tag = (error.value as { readonly _tag?: string })._tag
+    return tag === "ConnectionClosed" ? "closed" : tag ?? "failed"
+  }
+  return Cause.hasInterruptsOnly(exit.cause) ? "interrupted" : "died"
+}
 
 const addressOf = (server: Net.Server, path: string | undefined): Connection.Address => {
   if (path !== undefined) return { host: path, port: 0, family: "IPv4" }
@@ -259,6 +279,7 @@ export const make: <E, R>(
   const waitingRoom = options.backlog ?? 511
   const waitingMillis = toMillis(options.waitingTimeout ?? "30 seconds")
   const handler = options.handler as (conn: Connection.Connection) => Effect.Effect<unknown, E, any>
+  const connectionSpans = options.connectionSpans === true
   const counts = { accepted: 0, rejected: 0, waitedOut: 0, acceptErrors: 0 }
   let handshakes = 0
   let accepting = true
@@ -305,15 +326,33 @@ export const make: <E, R>(
   const secured = (conn: Connection.Connection, upgrade: Tls.UpgradeOptions) =>
     Effect.flatMap(Effect.onExit(conn.upgradeTls(upgrade), handshakeEnded), () => handler(conn))
 
+  /** `program` in the connection's span, when `connectionSpans` is on. */
+  const traced = (conn: Connection.Connection, program: Effect.Effect<unknown, E | ConnectionError | TlsError, any>) =>
+    Effect.andThen(
+      Effect.annotateCurrentSpan({ "net.peer.ip": conn.remoteAddress.host, "net.peer.port": conn.remoteAddress.port }),
+      Effect.onExit(program, (exit) => {
+        const tls = conn.tls
+        return Effect.annotateCurrentSpan({
+          ...(tls !== undefined && { "tls.protocol": tls.protocol, "tls.alpn": tls.alpn ?? "" }),
+          "net.bytes_read": conn.bytesRead,
+          "net.bytes_written": conn.bytesWritten,
+          outcome: exitOutcome(exit)
+        })
+      })
+    ).pipe(Effect.withSpan("Tcp.connection", { kind: "server", root: true }))
+
   const canStart = (): boolean =>
     handlers.size < maxConnections && (upgrade === undefined || handshakes < maxHandshakes)
 
   const start = (socket: Net.Socket): void => {
     const conn = Connection.makeUnsafe(socket, options)
-    if (upgrade === undefined) return handlers.run(handler, conn)
+    if (upgrade === undefined) {
+      if (!connectionSpans) return handlers.run(handler, conn)
+      return handlers.start(traced(conn, Effect.suspend(() => handler(conn))), conn)
+    }
     handshakes++
     tally.handshakes++
-    handlers.start(secured(conn, upgrade), conn)
+    handlers.start(connectionSpans ? traced(conn, secured(conn, upgrade)) : secured(conn, upgrade), conn)
   }
 
   /** Starts waiting connections while there is room. */

@@ -33,6 +33,8 @@ import * as NetAddress from "effect/net/NetAddress"
 import * as Scope from "effect/Scope"
 import * as Dgram from "node:dgram"
 import * as Net from "node:net"
+import { countLookup, counts } from "../internal/counters.ts"
+import * as Stats from "../Stats.ts"
 import * as DatagramBuffer from "./DatagramBuffer.ts"
 import * as Errors from "./Errors.ts"
 import * as Server from "./UdpServer.ts"
@@ -289,7 +291,7 @@ const resolveHost = (
   host: string,
   type: SocketType
 ): Effect.Effect<string, Errors.DnsError> =>
-  Net.isIP(host) !== 0 ? Effect.succeed(host) : dns.lookup(host, { family: type === "udp6" ? "IPv6" : "IPv4" }).pipe(
+  Net.isIP(host) !== 0 ? Effect.succeed(host) : countLookup(dns.lookup(host, { family: type === "udp6" ? "IPv6" : "IPv4" })).pipe(
     Effect.map((addresses) => NetAddress.formatIp(addresses[0])),
     Effect.mapError((e) => new Errors.DnsError({ host, reason: e.reason, cause: e }))
   )
@@ -352,8 +354,11 @@ class UdpSocketImpl implements UdpSocket {
     this.receiveEffect = Effect.map(buffer.take, toData)
     this.close = Effect.sync(() => this.closeUnsafe())
     socket.on("message", (data, info) => {
+      counts.udpReceived++
       if (this.sink !== undefined) return this.sink(data, info)
-      buffer.offerUnsafe({ data, address: info.address, port: info.port, family: info.family })
+      if (!buffer.offerUnsafe({ data, address: info.address, port: info.port, family: info.family })) {
+        counts.udpDropped++
+      }
     })
     // After open, errors belong to no operation (an ICMP report on a connected
     // socket comes as an `'error'` from `recvmsg`): the next receive or send gets it.
@@ -399,7 +404,9 @@ class UdpSocketImpl implements UdpSocket {
       if (refused !== undefined) return resume(Effect.fail(refused))
       try {
         this.socket.send(data, port, host, (error) => {
-          resume(error == null ? Effect.void : Effect.fail(sendError(error, host, port, size)))
+          if (error != null) return resume(Effect.fail(sendError(error, host, port, size)))
+          counts.udpSent++
+          resume(Effect.void)
         })
       } catch (error) {
         resume(Effect.fail(sendError(error, host, port, size)))
@@ -424,7 +431,9 @@ class UdpSocketImpl implements UdpSocket {
       }
       try {
         this.socket.send(data, (error) => {
-          resume(error == null ? Effect.void : Effect.fail(sendError(error, remote.address, remote.port, size)))
+          if (error != null) return resume(Effect.fail(sendError(error, remote.address, remote.port, size)))
+          counts.udpSent++
+          resume(Effect.void)
         })
       } catch (error) {
         resume(Effect.fail(sendError(error, remote.address, remote.port, size)))
@@ -578,6 +587,7 @@ const open = (
 
 const bindWith = (dns: Dns.Dns["Service"]) =>
   Effect.fn("Udp.bind")(function*(options?: BindOptions): Effect.fn.Return<UdpSocketImpl, BindError, Scope.Scope> {
+    Stats.register(yield* Effect.context<never>())
     const requested = options?.host
     const type: SocketType = options?.type ??
       (requested !== undefined && Net.isIP(requested) === 6 ? "udp6" : "udp4")

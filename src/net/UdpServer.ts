@@ -22,6 +22,7 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type * as Dgram from "node:dgram"
+import { counts } from "../internal/counters.ts"
 import type * as DatagramBuffer from "./DatagramBuffer.ts"
 import * as HandlerSet from "./internal/HandlerSet.ts"
 import type { AddressInfo, BindError, BindOptions, Datagram, ReceiveError, SendError } from "./Udp.ts"
@@ -246,7 +247,7 @@ export const serveWith = (
           reply: (reply) => socket.sendToHost(reply, address, port)
         }
         if (handlers.size < limit && buffer.size === 0) start(incoming)
-        else buffer.offerUnsafe(incoming)
+        else if (!buffer.offerUnsafe(incoming)) counts.udpDropped++
       }
       return server
     }

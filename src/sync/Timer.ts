@@ -30,6 +30,7 @@ import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import * as FiberHandle from "effect/FiberHandle"
 import type * as Scope from "effect/Scope"
+import { counts } from "../internal/counters.ts"
 
 // =============================================================================
 // Models
@@ -135,7 +136,16 @@ const delayMillis = (name: string, input: Duration.Input): number => {
 }
 
 class TimerImpl<E, R> implements Timer {
-  state: TimerStatus = "Armed"
+  private current: TimerStatus = "Expired"
+  // Every change of status goes through here, so armed timers are counted exactly.
+  get state(): TimerStatus {
+    return this.current
+  }
+  set state(next: TimerStatus) {
+    if (this.current === "Armed") counts.timersArmed--
+    if (next === "Armed") counts.timersArmed++
+    this.current = next
+  }
   // Set while the callback runs: the next delay (re-armed), or a cancel.
   next: number | undefined = undefined
   cancelled = false

@@ -6,7 +6,9 @@
  * (what `tls.Server` does per connection), a client handshake calls
  * `tls.connect({ socket })`. Both run inside the calling fiber, bounded by a
  * timer, and settle on the first of success, failure, end of stream or the
- * timeout; on failure or interruption both sockets are destroyed.
+ * timeout; on failure or interruption both sockets are destroyed. Each end is
+ * counted in the process-wide counts `Stats` reports (done, or failed by
+ * reason).
  *
  * Private Node API used here, and why (a Node upgrade that changes it breaks
  * only this module):
@@ -27,6 +29,7 @@ import * as Effect from "effect/Effect"
 import type * as Net from "node:net"
 import { isIP } from "node:net"
 import * as NodeTls from "node:tls"
+import { counts } from "../../internal/counters.ts"
 import { ConnectionClosed, fromNodeTlsError, TlsError, type TlsErrorContext, withoutStack } from "../Errors.ts"
 
 /**
@@ -112,7 +115,9 @@ const run = (
       secure = start()
     } catch (error) {
       socket.destroy()
-      return resume(Effect.fail(fromNodeTlsError(error, where)))
+      const e = fromNodeTlsError(error, where)
+      counts.tlsFailed[e.reason]++
+      return resume(Effect.fail(e))
     }
     let tlsError: Error | undefined
     let settled = false
@@ -135,6 +140,7 @@ const run = (
       secure.on("error", ignore)
       secure.destroy()
       socket.destroy()
+      counts.tlsFailed[error._tag === "TlsError" ? error.reason : "Closed"]++
       resume(Effect.fail(error))
     }
     const onError = (error: Error): void => fail(fromNodeTlsError(error, where))
@@ -179,6 +185,7 @@ const run = (
         secure.secureConnecting = false
       }
       stop()
+      counts.tlsDone++
       if (onSecure === undefined) secure.on("error", ignore)
       else onSecure(secure)
       resume(Effect.succeed(secure))
@@ -191,6 +198,7 @@ const run = (
     return Effect.sync(() => {
       if (settled) return
       stop()
+      counts.tlsFailed.Interrupted++
       secure.on("error", ignore)
       secure.destroy()
       socket.destroy()
