@@ -86,14 +86,14 @@ export class Lock {
   }
 
   /**
-   * A waiter handed the lock resumes at the next step, as in Copas, and fails
-   * with `"destroyed"` if the lock was destroyed meanwhile.
+   * A waiter handed the lock resumes at the next step (while a loop runs), as
+   * in Copas, and fails with `"destroyed"` if the lock was destroyed meanwhile.
    */
   private resumed(thread: ThreadImpl | undefined, waited: number): Effect.Effect<number, CopasError> {
     const check = Effect.suspend(() =>
       this.destroyed ? Effect.fail(copasError("destroyed", { waited })) : Effect.succeed(waited)
     )
-    return thread === undefined ? check : Effect.andThen(this.runtime.pause(thread, 0), check)
+    return thread === undefined || !this.runtime.running ? check : Effect.andThen(this.runtime.pause(thread, 0), check)
   }
 
   /** Releases one acquisition; rejects with `"cannot release a lock not owned"`. */
@@ -153,7 +153,7 @@ export class Semaphore {
         Effect.suspend(() => {
           const waits = runNow(this.semaphore.waiting) > 0 || runNow(this.semaphore.count) < n
           const taken = Effect.mapError(Effect.as(this.semaphore.take(n, ms(timeout)), true as const), waitedError)
-          if (!waits || thread === undefined) return taken
+          if (!waits || thread === undefined || !this.runtime.running) return taken
           // a waiter served resumes at the next step, as in Copas
           return Effect.flatMap(taken, () =>
             Effect.andThen(

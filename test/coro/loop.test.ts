@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import { CopasError } from "../../src/coro/Errors.ts"
 import type { Thread } from "../../src/coro/Thread.ts"
 import { bounded, loop, makeCopas, since } from "./support.ts"
@@ -396,6 +397,21 @@ describe("copas bridges", () => {
       await loop(c)
       assert.sameMembers(results, [42, "Nope", "from a generator"])
     }))
+
+  it.live("coroutines run by toEffect without a loop can wait on a lock", () =>
+    Effect.gen(function*() {
+      const c = makeCopas()
+      const lock = c.lock.new()
+      const holder = yield* Effect.forkChild(c.toEffect(async () => {
+        await lock.get()
+        await c.fromEffect(Effect.sleep(50))
+        await lock.release()
+      }))
+      yield* Effect.sleep(10)
+      const waited = yield* c.toEffect<number>(() => lock.get())
+      assert.isTrue(waited > 0)
+      yield* Fiber.join(holder)
+    }).pipe(Effect.timeout("10 seconds")))
 
   it.live("toEffect runs a coroutine as an Effect, with Copas calls inside", () =>
     Effect.gen(function*() {
