@@ -291,10 +291,12 @@ const resolveHost = (
   host: string,
   type: SocketType
 ): Effect.Effect<string, Errors.DnsError> =>
-  Net.isIP(host) !== 0 ? Effect.succeed(host) : countLookup(dns.lookup(host, { family: type === "udp6" ? "IPv6" : "IPv4" })).pipe(
-    Effect.map((addresses) => NetAddress.formatIp(addresses[0])),
-    Effect.mapError((e) => new Errors.DnsError({ host, reason: e.reason, cause: e }))
-  )
+  Net.isIP(host) !== 0
+    ? Effect.succeed(host)
+    : countLookup(dns.lookup(host, { family: type === "udp6" ? "IPv6" : "IPv4" })).pipe(
+      Effect.map((addresses) => NetAddress.formatIp(addresses[0])),
+      Effect.mapError((e) => new Errors.DnsError({ host, reason: e.reason, cause: e }))
+    )
 
 // Every address reaching `node:dgram` is an IP literal, so answer at once: this
 // skips the `dns.lookup` and `process.nextTick` Node adds to every send.
