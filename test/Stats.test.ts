@@ -22,15 +22,17 @@ describe("Stats", () => {
       assert.strictEqual(after.active - before.active, 0)
       assert.strictEqual(after.failures - before.failures, 1)
       assert.strictEqual(after.bytesWritten - before.bytesWritten, 10)
-      // nothing waited, was refused or handshook: those gauges and counters are back where they were
+      // nothing waited, was refused, handshook or looked up: those gauges and counters are back where they were
       assert.deepStrictEqual(
         {
           waiting: after.waiting - before.waiting,
           rejected: after.rejected - before.rejected,
           waitedOut: after.waitedOut - before.waitedOut,
-          handshakes: after.handshakes - before.handshakes
+          handshakes: after.handshakes - before.handshakes,
+          tlsDone: after.tls.done - before.tls.done,
+          dnsLookups: after.dns.lookups - before.dns.lookups
         },
-        { waiting: 0, rejected: 0, waitedOut: 0, handshakes: 0 }
+        { waiting: 0, rejected: 0, waitedOut: 0, handshakes: 0, tlsDone: 0, dnsLookups: 0 }
       )
     }).pipe(Effect.timeout("5 seconds"), Effect.provide(TcpLive)))
 })
