@@ -18,7 +18,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Exit from "effect/Exit"
-import type * as Connection from "../net/Connection.ts"
+import * as Connection from "../net/Connection.ts"
 import { ConnectionClosed, withoutStack } from "../net/Errors.ts"
 import * as Tcp from "../net/Tcp.ts"
 import type * as Tls from "../net/Tls.ts"
@@ -406,7 +406,7 @@ export class TcpSocket implements Named {
     if (conn !== undefined) {
       this.runtime.bytesRead += conn.bytesRead
       this.runtime.bytesWritten += conn.bytesWritten
-      Effect.runSync(conn.close)
+      Connection.closeUnsafe(conn)
     }
     if (this.scope !== undefined) Effect.runFork(Scope.close(this.scope, Exit.void))
     return 1
