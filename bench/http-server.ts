@@ -4,7 +4,9 @@
  * "hello world" on 127.0.0.1. KIND is the server and the handler:
  * `fiberloop-app` (`Http.serve` with an effect/http app), `effect-app` (effect's
  * `NodeHttpServer`, same app), `raw` (`node:http`), `fiberloop-fetch` and
- * `effect-fetch` (a fetch handler), and over TLS with HTTP/2 `fiberloop-h2`,
+ * `effect-fetch` (a fetch handler), `node-fetch` (the fetch handler through
+ * `HttpFetch.toNodeListener` on a plain `node:http` server: what `Http.serve`
+ * adds to it is the rest of `fiberloop-fetch`), and over TLS with HTTP/2 `fiberloop-h2`,
  * `effect-h2` and `raw-h2` (`node:http2`).
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
@@ -19,6 +21,7 @@ import * as NodeHttp from "node:http"
 import * as Http2 from "node:http2"
 import type * as Net from "node:net"
 import * as Http from "../src/net/Http.ts"
+import * as HttpFetch from "../src/net/HttpFetch.ts"
 import * as Tcp from "../src/net/Tcp.ts"
 import { announce } from "./server-process.ts"
 
@@ -57,11 +60,12 @@ const effect = (
 
 const raw = (server: NodeHttp.Server | Http2.Http2SecureServer) => {
   let open = 0
+  const listening = server.listenerCount("request") > 0
   server.on("connection", (socket: Net.Socket) => {
     open++
     socket.on("close", () => open--)
   })
-  ;(server as NodeHttp.Server).on("request", (_req: NodeHttp.IncomingMessage, res: NodeHttp.ServerResponse) => {
+  if (!listening) (server as NodeHttp.Server).on("request", (_req: NodeHttp.IncomingMessage, res: NodeHttp.ServerResponse) => {
     res.writeHead(200, { "content-type": "text/plain", "content-length": "11" })
     res.end("hello world")
   })
@@ -87,6 +91,9 @@ switch (kind) {
     break
   case "effect-h2":
     effect(() => Http2.createSecureServer(tls()), app)
+    break
+  case "node-fetch":
+    raw(NodeHttp.createServer(HttpFetch.toNodeListener(fetchHandler, { maxBodySize: 1 << 20 })))
     break
   case "raw":
     raw(NodeHttp.createServer())

@@ -5,7 +5,8 @@
  * (bench/http-server.ts). The load is Debian's `wrk` (HTTP/1.1 keep-alive) and
  * `h2load` (HTTP/2 over TLS), pinned with this process to the other core.
  * Reported per case: requests/s, p99 latency, and server CPU per request;
- * ratios are medians of per-round ratios. Loopback only.
+ * ratios are medians of per-round ratios. Loopback only. `BENCH_CASES=fetch`
+ * runs only the cases whose name contains that text.
  */
 import { execFileSync, spawn } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
@@ -124,7 +125,8 @@ console.log(
 )
 console.log("| case | fiberloop | NodeHttpServer | raw | vs NodeHttpServer (>= 1.0x) | vs raw (>= 0.85x) |")
 console.log("|---|---|---|---|---|---|")
-for (const c of cases) {
+const only = process.env.BENCH_CASES
+for (const c of cases.filter((c) => only === undefined || c.name.includes(only))) {
   const rows: Array<Array<Measure>> = [[], [], []]
   for (let round = 0; round < ROUNDS; round++) {
     // rotate who goes first

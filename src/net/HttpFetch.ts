@@ -213,7 +213,15 @@ export const toNodeListener = (
   options: { readonly maxBodySize: number }
 ) =>
 (request: NodeHttp.IncomingMessage, response: NodeHttp.ServerResponse): void => {
-  new Promise<Response>((ok) => ok(handler(WebRequest.make(request, response, options.maxBodySize))))
-    .then((web) => writeResponse(request, response, web))
-    .catch((cause) => fail(response, cause))
+  let result: Response | Promise<Response>
+  try {
+    result = handler(WebRequest.make(request, response, options.maxBodySize))
+  } catch (cause) {
+    return fail(response, cause)
+  }
+  // a Response returned at once is written without waiting a turn for a promise
+  const written = result instanceof Response
+    ? writeResponse(request, response, result)
+    : Promise.resolve(result).then((web) => writeResponse(request, response, web))
+  written.catch((cause) => fail(response, cause))
 }
