@@ -11,7 +11,9 @@
  * beyond the room they are closed with a FIN. Closing the server's scope stops
  * accepting, lets running handlers finish for up to `drainTimeout`, interrupts
  * the rest, and closes every socket. It listens on `host:port` or on a Unix
- * domain socket `path`.
+ * domain socket `path`. With `connectionSpans`, each connection runs in a
+ * root `Tcp.connection` span; without it the accept path does nothing for
+ * tracing.
  *
  * The public types are re-exported by `Tcp`; users reach the server through
  * `Tcp.serve`.
