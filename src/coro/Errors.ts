@@ -119,6 +119,10 @@ export const errorString = (error: unknown): string => {
       return "address already in use"
     case "LineTooLong":
       return "line too long"
+    case "StreamTooLong":
+      return "stream too long"
+    case "HttpRequestError":
+      return (error as { readonly err: string }).err
     case "TlsError":
       return tlsReason(e)
     case "LockError":

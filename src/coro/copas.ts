@@ -18,6 +18,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import type * as Connection from "../net/Connection.ts"
+import * as HttpRequest from "../net/HttpRequest.ts"
 import * as Tcp from "../net/Tcp.ts"
 import type * as Tls from "../net/Tls.ts"
 import { copasError } from "./Errors.ts"
@@ -272,6 +273,39 @@ export class Copas {
 
   /** Deprecated Copas `sleep`: a negative time sleeps until `wakeup`. */
   readonly sleep = (seconds = 0): Promise<number> => seconds < 0 ? this.pauseforever() : this.pause(seconds)
+
+  /**
+   * Copas's `http.request`: `request(url, body?)` (GET, or POST with a body)
+   * or `request({ url, method, headers, body | source, timeout, redirect,
+   * maxredirects })`, as a blocking call of the current thread. Resolves with
+   * `{ body, code, headers, status }`; rejects with a `CopasError` whose `err`
+   * is Copas's string (`"timeout"`, `"Unallowed insecure redirect https to
+   * http"`, ...) and whose `cause` is the `HttpRequestError`.
+   *
+   * **Example** (A request from a coroutine)
+   *
+   * ```ts
+   * copas.addthread(async () => {
+   *   const { body, code } = await copas.http.request("http://127.0.0.1:8080/")
+   * })
+   * ```
+   */
+  readonly http = {
+    request: ((urlOrOptions: string | HttpRequest.Options, body?: string) =>
+      this.runtime.call(
+        () =>
+          Effect.provide(
+            typeof urlOrOptions === "string"
+              ? HttpRequest.request(urlOrOptions, body)
+              : HttpRequest.request(urlOrOptions),
+            HttpRequest.layerClient
+          ),
+        "read"
+      )) as {
+        (url: string, body?: string | undefined): Promise<HttpRequest.Response>
+        (options: HttpRequest.Options): Promise<HttpRequest.Response>
+      }
+  }
 
   /** Makes a paused or parked thread run at the next step (its `pause` resolves early). */
   readonly wakeup = (thread: Threads.Thread): void => this.runtime.wakeup(thread as Threads.ThreadImpl)

@@ -277,8 +277,23 @@ export const request: {
   )
 })
 
-/** Undici on Node's global dispatcher: nothing to open or close per call. */
-const defaultClient = NodeHttpClient.layerUndiciNoDispatcher.pipe(Layer.provide(NodeHttpClient.dispatcherLayerGlobal))
+/**
+ * The `HttpClient` that `requestAsync` and the coroutine facade's
+ * `copas.http.request` use: undici on Node's global dispatcher, nothing to
+ * open or close per call.
+ *
+ * **Example** (Running `request` without an application client)
+ *
+ * ```ts
+ * HttpRequest.request("http://127.0.0.1:8080/").pipe(Effect.provide(HttpRequest.layerClient))
+ * ```
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerClient: Layer.Layer<HttpClient.HttpClient> = NodeHttpClient.layerUndiciNoDispatcher.pipe(
+  Layer.provide(NodeHttpClient.dispatcherLayerGlobal)
+)
 
 /**
  * `request` as a plain async function, on Node's global HTTP dispatcher;
@@ -297,7 +312,7 @@ export const requestAsync: {
   (url: string, body?: string | undefined): Promise<Response>
   (options: Options): Promise<Response>
 } = async (urlOrOptions: string | Options, body?: string | undefined): Promise<Response> => {
-  const exit = await Effect.runPromiseExit(Effect.provide(request(normalize(urlOrOptions, body)), defaultClient))
+  const exit = await Effect.runPromiseExit(Effect.provide(request(normalize(urlOrOptions, body)), layerClient))
   if (Exit.isSuccess(exit)) return exit.value
   throw Cause.squash(exit.cause)
 }
