@@ -329,6 +329,24 @@ const flushOne = (tally: Tally, context: Context.Context<never>): void => {
 const flushAll = (): void => live.forEach((context, tally) => flushOne(tally, context))
 
 /**
+ * Moves every server's unflushed connection counts into the metrics now
+ * (they are flushed every second anyway). `snapshot` does this itself; call
+ * it before formatting the metrics yourself, as `Http.serve`'s
+ * `GET /metrics` does.
+ *
+ * **Example** (A metrics endpoint on a plain Node server)
+ *
+ * ```ts
+ * Stats.flushUnsafe()
+ * HttpMetrics.respond(response, services)
+ * ```
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const flushUnsafe = (): void => flushAll()
+
+/**
  * Starts a tally whose counts reach the metrics of `context` (the server's
  * services) every second; `release` flushes it one last time and stops.
  *

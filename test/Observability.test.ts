@@ -12,6 +12,7 @@ import * as PrometheusMetrics from "effect/observability/PrometheusMetrics"
 import * as Schedule from "effect/Schedule"
 import * as TestClock from "effect/testing/TestClock"
 import * as Tracer from "effect/Tracer"
+import * as Http from "../src/net/Http.ts"
 import * as Tcp from "../src/net/Tcp.ts"
 import * as Udp from "../src/net/Udp.ts"
 import * as Stats from "../src/Stats.ts"
@@ -289,4 +290,16 @@ describe("Observability", () => {
       assert.strictEqual(attributes["net.bytes_written"], 5)
       assert.strictEqual(attributes.outcome, "closed")
     }).pipe(Effect.timeout("10 seconds"), Effect.provide(Layer.merge(TcpLive, CertsLive))))
+
+  it.live("GET /metrics shows the connection counts up to the request itself (not a second late)", () =>
+    Effect.gen(function*() {
+      const server = yield* Http.serve({ host: "127.0.0.1", port: 0, app: Effect.never, metrics: true })
+      const body = yield* Effect.tryPromise(async () => {
+        const response = await fetch(`${server.url}/metrics`, { headers: { connection: "close" } })
+        return response.text()
+      })
+      const shown = Number(/^fiberloop_connections_accepted(?:_total)? (\d+)/m.exec(body)?.[1])
+      // the snapshot flushes every server's counts: the endpoint must have shown the same
+      assert.strictEqual(shown, (yield* Stats.snapshot).accepted)
+    }).pipe(Effect.scoped, Effect.timeout("10 seconds"), Effect.provide(TcpLive)))
 })

@@ -47,6 +47,7 @@ import { detachUnsafe } from "./Connection.ts"
 import type { AddressInUse, SocketError, TlsError } from "./Errors.ts"
 import * as HttpFetch from "./HttpFetch.ts"
 import * as HttpMetrics from "./HttpMetrics.ts"
+import * as Stats from "../Stats.ts"
 import * as Tcp from "./Tcp.ts"
 import * as Tls from "./Tls.ts"
 
@@ -324,6 +325,7 @@ export const make: (
         if (draining) response.shouldKeepAlive = false
         if (tooLarge(request, maxBody)) return reject413(response)
         if (metricsPath !== undefined && request.url === metricsPath && request.method === "GET") {
+          Stats.flushUnsafe()
           return HttpMetrics.respond(response, services)
         }
         run(request, response)

@@ -188,12 +188,17 @@ export const makeRecorder = (context: Context.Context<never>): {
 }
 
 /**
- * Answers with every metric of `context` in the Prometheus text format.
+ * Answers with every metric of `context` in the Prometheus text format,
+ * with the HTTP counts flushed first. Call `Stats.flushUnsafe()` before it for
+ * up-to-date connection counts (`Http.serve`'s `GET /metrics` does).
  *
  * **Example** (A metrics endpoint on a plain Node server)
  *
  * ```ts
- * if (request.url === "/metrics") return HttpMetrics.respond(response, services)
+ * if (request.url === "/metrics") {
+ *   Stats.flushUnsafe()
+ *   return HttpMetrics.respond(response, services)
+ * }
  * ```
  *
  * @category handlers
