@@ -16,7 +16,7 @@ import type * as Connection from "../src/net/Connection.ts"
 import * as Tcp from "../src/net/Tcp.ts"
 import { serveRawEcho } from "./echo-server.ts"
 import { compare } from "./harness.ts"
-import { pingpong as pingpongLoad } from "./load.ts"
+import { connectTo, pingpongSample } from "./load.ts"
 import { announce, type ServerProcess, withServer as withServerProcess } from "./server-process.ts"
 
 type Kind = "coro" | "effect" | "raw"
@@ -66,26 +66,8 @@ async function main(): Promise<void> {
   const withServer = <A>(kind: Kind, body: (server: ServerProcess) => Promise<A>): Promise<A> =>
     withServerProcess(script, ["serve", kind], body)
 
-  const connectTo = (port: number): Promise<Net.Socket> =>
-    new Promise((resolve, reject) => {
-      const socket = Net.connect({ host: "127.0.0.1", port, noDelay: true })
-      socket.once("connect", () => resolve(socket))
-      socket.once("error", reject)
-    })
-
   /** 64 connections, each keeping one 64-byte message in flight; also the server's CPU per round trip. */
-  const pingpong = (kind: Kind) =>
-    withServer(kind, async ({ port, stats }) => {
-      const sockets = await Promise.all(Array.from({ length: 64 }, () => connectTo(port)))
-      await pingpongLoad(sockets, 300)
-      const cpuBefore = (await stats()).cpuMicros
-      const start = performance.now()
-      const rate = await pingpongLoad(sockets, SECONDS * 1000)
-      const trips = rate * ((performance.now() - start) / 1000)
-      const cpu = ((await stats()).cpuMicros - cpuBefore) / trips
-      for (const s of sockets) s.destroy()
-      return { value: rate, side: { cpu } }
-    })
+  const pingpong = (kind: Kind) => withServer(kind, (server) => pingpongSample(server, SECONDS))
 
   /** 16 loops of connect, one 64-byte exchange, close; connections/s and the server's CPU per connection. */
   const connectClose = (kind: Kind) =>

@@ -2,7 +2,9 @@
  * Load generators shared by the stream-socket benchmarks (TCP and TLS): raw
  * Node clients, the same for fiberloop and its baseline.
  */
-import type * as Net from "node:net"
+import * as Net from "node:net"
+import type { Sample } from "./harness.ts"
+import type { ServerProcess } from "./server-process.ts"
 
 /**
  * Keeps one 64-byte message in flight on every socket (send, wait for the
@@ -34,3 +36,38 @@ export const pingpong = (sockets: ReadonlyArray<Net.Socket>, millis: number): Pr
     }
     setTimeout(() => (running = false), millis)
   })
+
+/**
+ * A plain TCP client on 127.0.0.1 with Nagle's algorithm off.
+ *
+ * ```ts
+ * const socket = await connectTo(port)
+ * ```
+ */
+export const connectTo = (port: number): Promise<Net.Socket> =>
+  new Promise((resolve, reject) => {
+    const socket = Net.connect({ host: "127.0.0.1", port, noDelay: true })
+    socket.once("connect", () => resolve(socket))
+    socket.once("error", reject)
+  })
+
+/**
+ * 64 connections to a server process, each keeping one 64-byte message in
+ * flight for `seconds` (after a 300 ms warmup): round trips/s, and the
+ * server's CPU per round trip as side quantity `cpu`.
+ *
+ * ```ts
+ * const sample = await withServer(script, ["raw"], (server) => pingpongSample(server, 2))
+ * ```
+ */
+export const pingpongSample = async ({ port, stats }: ServerProcess, seconds: number): Promise<Sample> => {
+  const sockets = await Promise.all(Array.from({ length: 64 }, () => connectTo(port)))
+  await pingpong(sockets, 300)
+  const cpuBefore = (await stats()).cpuMicros
+  const start = performance.now()
+  const rate = await pingpong(sockets, seconds * 1000)
+  const trips = rate * ((performance.now() - start) / 1000)
+  const cpu = ((await stats()).cpuMicros - cpuBefore) / trips
+  for (const s of sockets) s.destroy()
+  return { value: rate, side: { cpu } }
+}

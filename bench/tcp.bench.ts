@@ -3,41 +3,40 @@
  * starts a fresh server process (bench/tcp-server.ts) so it has a core and a
  * heap to itself; the load comes from raw `node:net` clients in this process,
  * the same for both.
+ *
+ * `BENCH_BEFORE=/path/to/an/earlier/checkout npm run bench -- tcp` measures
+ * this checkout's fiberloop against that checkout's (its own
+ * bench/tcp-server.ts) instead of raw Node: a before/after A/B of a change,
+ * where every target is "no regression beyond noise" (0.9x, 1.11x).
  */
-import * as Net from "node:net"
+import type * as Net from "node:net"
 import { compare } from "./harness.ts"
-import { pingpong as pingpongLoad } from "./load.ts"
+import { connectTo, pingpongSample } from "./load.ts"
 import { type ServerProcess, withServer as withServerProcess } from "./server-process.ts"
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2)
 const serverScript = new URL("./tcp-server.ts", import.meta.url).pathname
 
-const withServer = <A>(kind: "fiberloop" | "raw", body: (server: ServerProcess) => Promise<A>): Promise<A> =>
-  withServerProcess(serverScript, [kind], body)
+const before = process.env.BENCH_BEFORE
 
-const connectTo = (port: number): Promise<Net.Socket> =>
-  new Promise((resolve, reject) => {
-    const socket = Net.connect({ host: "127.0.0.1", port, noDelay: true })
-    socket.once("connect", () => resolve(socket))
-    socket.once("error", reject)
-  })
+type Kind = "fiberloop" | "raw" | "before"
+/** The baseline: raw Node, or with BENCH_BEFORE the fiberloop of an earlier checkout. */
+const baseline: Kind = before === undefined ? "raw" : "before"
+
+const withServer = <A>(kind: Kind, body: (server: ServerProcess) => Promise<A>): Promise<A> =>
+  kind === "before"
+    ? withServerProcess(`${before}/bench/tcp-server.ts`, ["fiberloop"], body)
+    : withServerProcess(serverScript, [kind], body)
+
+/** The issue's target against raw Node, or "no regression beyond noise" against an earlier checkout. */
+const target = (versusRaw: number, higherIsBetter: boolean): number =>
+  before === undefined ? versusRaw : higherIsBetter ? 0.9 : 1.11
 
 /** 64 connections, each keeping one 64-byte message in flight; also the server's CPU per round trip. */
-const pingpong = (kind: "fiberloop" | "raw") =>
-  withServer(kind, async ({ port, stats }) => {
-    const sockets = await Promise.all(Array.from({ length: 64 }, () => connectTo(port)))
-    await pingpongLoad(sockets, 300)
-    const cpuBefore = (await stats()).cpuMicros
-    const start = performance.now()
-    const rate = await pingpongLoad(sockets, SECONDS * 1000)
-    const trips = rate * ((performance.now() - start) / 1000)
-    const cpu = ((await stats()).cpuMicros - cpuBefore) / trips
-    for (const s of sockets) s.destroy()
-    return { value: rate, side: { cpu } }
-  })
+const pingpong = (kind: Kind) => withServer(kind, (server) => pingpongSample(server, SECONDS))
 
 /** One connection streaming 64 KiB writes; MB/s echoed back. */
-const stream = (kind: "fiberloop" | "raw") =>
+const stream = (kind: Kind) =>
   withServer(kind, async ({ port }) => {
     const socket = await connectTo(port)
     const block = Buffer.alloc(65536, 97)
@@ -58,7 +57,7 @@ const stream = (kind: "fiberloop" | "raw") =>
   })
 
 /** 16 loops of connect, exchange one byte, close; connections/s, and the server's CPU per connection. */
-const connectClose = (kind: "fiberloop" | "raw") =>
+const connectClose = (kind: Kind) =>
   withServer(kind, async ({ port, stats }) => {
     let count = 0
     const cpuBefore = (await stats()).cpuMicros
@@ -81,7 +80,7 @@ const connectClose = (kind: "fiberloop" | "raw") =>
   })
 
 /** Server RSS per idle connection, with 10,000 held open. */
-const memory = (kind: "fiberloop" | "raw") =>
+const memory = (kind: Kind) =>
   withServer(kind, async (server) => {
     const HELD = Number(process.env.BENCH_HELD ?? 10000)
     const before = await server.stats()
@@ -101,39 +100,43 @@ const memory = (kind: "fiberloop" | "raw") =>
 
 // CPU targets are the rate targets' inverses: a server that spends 1/0.9 of raw's CPU per operation
 // serves 0.9 of raw's rate once it, not the load generator, is the limit.
-await compare("TCP echo", "raw node:net", [
+await compare("TCP echo", before === undefined ? "raw node:net" : `fiberloop at ${before}`, [
   {
     name: "pingpong round trips/s (64 conns, 64 B)",
     unit: "/s",
     higherIsBetter: true,
-    target: 0.9,
+    target: target(0.9, true),
     subject: () => pingpong("fiberloop"),
-    baseline: () => pingpong("raw"),
-    side: [{ key: "cpu", name: "server CPU per round trip", unit: "µs", higherIsBetter: false, target: 1.11 }]
+    baseline: () => pingpong(baseline),
+    side: [
+      { key: "cpu", name: "server CPU per round trip", unit: "µs", higherIsBetter: false, target: target(1.11, false) }
+    ]
   },
   {
     name: "stream MB/s (64 KiB writes)",
     unit: "MB/s",
     higherIsBetter: true,
-    target: 0.9,
+    target: target(0.9, true),
     subject: () => stream("fiberloop"),
-    baseline: () => stream("raw")
+    baseline: () => stream(baseline)
   },
   {
     name: "connect+close/s (16 loops)",
     unit: "/s",
     higherIsBetter: true,
-    target: 0.85,
+    target: target(0.85, true),
     subject: () => connectClose("fiberloop"),
-    baseline: () => connectClose("raw"),
-    side: [{ key: "cpu", name: "server CPU per connection", unit: "µs", higherIsBetter: false, target: 1.18 }]
+    baseline: () => connectClose(baseline),
+    side: [
+      { key: "cpu", name: "server CPU per connection", unit: "µs", higherIsBetter: false, target: target(1.18, false) }
+    ]
   },
   {
     name: "server RSS per idle connection (10,000 held)",
     unit: "KiB",
     higherIsBetter: false,
-    target: 1.5,
+    target: target(1.5, false),
     subject: () => memory("fiberloop"),
-    baseline: () => memory("raw")
+    baseline: () => memory(baseline)
   }
 ], { rounds: Number(process.env.BENCH_ROUNDS ?? 7), warmup: false })
