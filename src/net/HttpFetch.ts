@@ -114,11 +114,12 @@ export const fromFetch = (
 
 const headersOf = (response: Response): Record<string, string | Array<string>> => {
   const headers: Record<string, string | Array<string>> = {}
+  let cookies = false
   for (const [name, value] of response.headers) {
-    if (name !== "set-cookie") headers[name] = value
+    if (name === "set-cookie") cookies = true // listed once per cookie: kept as separate lines below
+    else headers[name] = value
   }
-  const cookies = response.headers.getSetCookie()
-  if (cookies.length > 0) headers["set-cookie"] = cookies
+  if (cookies) headers["set-cookie"] = response.headers.getSetCookie()
   return headers
 }
 
