@@ -16,6 +16,8 @@ import { withServer } from "./server-process.ts"
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+/** Seconds of load before measuring: JIT-compiled paths (a fetch handler's undici objects) need it. */
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 2)
 const CONNECTIONS = 64
 const serverScript = new URL("./http-server.ts", import.meta.url).pathname
 
@@ -88,7 +90,7 @@ type Load = typeof wrk
 
 const measure = (kind: string, load: Load, tlsArgs: boolean): Promise<Measure> =>
   withServer(serverScript, tlsArgs ? [kind, keyFile, certFile] : [kind], async ({ port, stats }) => {
-    await load(port, 1) // warm up: JIT, connections
+    await load(port, WARMUP) // warm up: JIT, connections
     const before = await stats()
     const result = await load(port, SECONDS)
     const after = await stats()
