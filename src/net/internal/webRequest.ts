@@ -73,6 +73,8 @@ const bodyOf = (request: NodeHttp.IncomingMessage, maxBodySize: number): Readabl
   )
 }
 
+const kBuild = Symbol("fiberloop/net/webRequest/build")
+
 /** The lazy request; its prototype chain ends in `Request.prototype`. */
 class LazyRequest {
   #url: string | undefined = undefined
@@ -114,7 +116,7 @@ class LazyRequest {
     return signalOf(this.#outgoing)
   }
   /** undici's `Request`, built once, with the headers as they are now. */
-  real(): Request {
+  [kBuild](): Request {
     if (this.#real === undefined) {
       const method = this.method
       const init: RequestInit & { duplex?: "half" } = { method, headers: this.headers, signal: this.signal }
@@ -140,7 +142,7 @@ for (const key of Object.getOwnPropertyNames(Request.prototype)) {
       configurable: true,
       enumerable: descriptor.enumerable ?? false,
       get(this: LazyRequest) {
-        return (this.real() as unknown as Record<string, unknown>)[key]
+        return (this[kBuild]() as unknown as Record<string, unknown>)[key]
       }
     })
   } else if (typeof descriptor.value === "function") {
@@ -149,7 +151,7 @@ for (const key of Object.getOwnPropertyNames(Request.prototype)) {
       enumerable: descriptor.enumerable ?? false,
       writable: true,
       value(this: LazyRequest, ...args: Array<unknown>) {
-        const real = this.real() as unknown as Record<string, (...args: Array<unknown>) => unknown>
+        const real = this[kBuild]() as unknown as Record<string, (...args: Array<unknown>) => unknown>
         return real[key]!(...args)
       }
     })
