@@ -60,15 +60,17 @@ const effect = (
 
 const raw = (server: NodeHttp.Server | Http2.Http2SecureServer) => {
   let open = 0
-  const listening = server.listenerCount("request") > 0
+  const answered = server.listenerCount("request") > 0 // node-fetch brings its listener
   server.on("connection", (socket: Net.Socket) => {
     open++
     socket.on("close", () => open--)
   })
-  if (!listening) (server as NodeHttp.Server).on("request", (_req: NodeHttp.IncomingMessage, res: NodeHttp.ServerResponse) => {
-    res.writeHead(200, { "content-type": "text/plain", "content-length": "11" })
-    res.end("hello world")
-  })
+  if (!answered) {
+    (server as NodeHttp.Server).on("request", (_req: NodeHttp.IncomingMessage, res: NodeHttp.ServerResponse) => {
+      res.writeHead(200, { "content-type": "text/plain", "content-length": "11" })
+      res.end("hello world")
+    })
+  }
   server.listen({ host: "127.0.0.1", port: 0, backlog: 4096 }, () =>
     announce((server.address() as Net.AddressInfo).port, () => open))
 }

@@ -173,7 +173,10 @@ describe("Http", () => {
           if (path === "/twice") {
             const custom = request.headers.get("x-custom") // headers read before the body
             const first = await request.text()
-            const again = await request.text().then(() => "read again", (e) => e instanceof TypeError ? "TypeError" : `${e}`)
+            const again = await request.text().then(
+              () => "read again",
+              (e) => e instanceof TypeError ? "TypeError" : `${e}`
+            )
             return Response.json({ custom, first, again, bodyUsed: request.bodyUsed })
           }
           if (path === "/clone") {
@@ -205,9 +208,17 @@ describe("Http", () => {
         body: true,
         redirect: "follow"
       })
-      const twice = yield* request(`${server.url}/twice`, { method: "POST", body: "once", headers: { "x-custom": "1" } })
+      const twice = yield* request(`${server.url}/twice`, {
+        method: "POST",
+        body: "once",
+        headers: { "x-custom": "1" }
+      })
       assert.deepStrictEqual(JSON.parse(twice.body), { custom: "1", first: "once", again: "TypeError", bodyUsed: true })
-      const cloned = yield* request(`${server.url}/clone`, { method: "PUT", body: "{\"a\":1}", headers: { "x-custom": "c" } })
+      const cloned = yield* request(`${server.url}/clone`, {
+        method: "PUT",
+        body: "{\"a\":1}",
+        headers: { "x-custom": "c" }
+      })
       assert.deepStrictEqual(JSON.parse(cloned.body), {
         instance: true,
         method: "PUT",
