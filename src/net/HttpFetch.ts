@@ -193,10 +193,10 @@ const fail = (response: NodeHttp.ServerResponse, cause: unknown): void => {
 
 /**
  * A Node request listener that runs a fetch handler without an Effect fiber
- * per request: Node's request becomes a web `Request` (its `signal` aborts if
- * the client goes away; a body past `maxBodySize` fails to read and answers
- * `413`), and the `Response` is written back (whole when complete at once,
- * else streamed with backpressure). A handler that throws or rejects answers
+ * per request: Node's request becomes a web `Request`, built lazily (its
+ * `signal` aborts if the client goes away; a body past `maxBodySize` fails to
+ * read and answers `413`), and the `Response` is written back (whole, in one
+ * write, when complete at once, else streamed with backpressure). A handler that throws or rejects answers
  * `500`. `Http.serve({ fetch })` uses it when no tracer is installed; with
  * one, `fromFetch` runs the handler in a traced effect/http request.
  *
