@@ -13,21 +13,11 @@ import { CopasError, tuple } from "../../src/coro/Errors.ts"
 import type { TcpSocket, UdpSocket } from "../../src/coro/Socket.ts"
 import { Certs, CertsLive } from "../net/certs.ts"
 import { freePort, spawnProcess, TcpLive } from "../net/support.ts"
-import { bounded, loop, makeCopas, since } from "./support.ts"
+import { bounded, errOf, loop, makeCopas, since } from "./support.ts"
 
 const certsRuntime = ManagedRuntime.make(CertsLive)
 afterAll(() => certsRuntime.dispose())
 const certs = () => certsRuntime.runPromise(Effect.service(Certs))
-
-const errOf = async (p: Promise<unknown>): Promise<CopasError> => {
-  try {
-    await p
-  } catch (e) {
-    assert.instanceOf(e, CopasError)
-    return e as CopasError
-  }
-  throw new Error("expected a rejection")
-}
 
 /** A raw Node client that sends `data`, then returns everything it receives until the server closes. */
 const rawExchange = (port: number, data: string, end = true) =>

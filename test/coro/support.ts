@@ -2,8 +2,10 @@
  * Test helpers for the coroutine facade: a Copas instance per test on one
  * shared set of live services, and a bounded way to run promise code as a test.
  */
+import { assert } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Copas from "../../src/coro/copas.ts"
+import { CopasError } from "../../src/coro/Errors.ts"
 import * as Runtime from "../../src/coro/Runtime.ts"
 import type { Body } from "../../src/coro/Thread.ts"
 import * as Socketloop from "../../src/coro/socketloop.ts"
@@ -40,3 +42,14 @@ export const bounded = (body: () => Promise<void>, seconds = 15) =>
 
 /** Seconds elapsed since `start` (a `performance.now()` reading). */
 export const since = (start: number): number => (performance.now() - start) / 1000
+
+/** The `CopasError` a call rejects with (fails the test if it resolves or rejects with anything else). */
+export const errOf = async (p: Promise<unknown>): Promise<CopasError> => {
+  try {
+    await p
+  } catch (e) {
+    assert.instanceOf(e, CopasError)
+    return e as CopasError
+  }
+  throw new Error("expected a rejection")
+}

@@ -1,16 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { CopasError, tuple } from "../../src/coro/Errors.ts"
-import { bounded, loop, makeCopas, since } from "./support.ts"
-
-const errOf = async (p: Promise<unknown>): Promise<CopasError> => {
-  try {
-    await p
-  } catch (e) {
-    assert.instanceOf(e, CopasError)
-    return e as CopasError
-  }
-  throw new Error("expected a rejection")
-}
+import { bounded, errOf, loop, makeCopas, since } from "./support.ts"
 
 const thrown = (f: () => unknown): CopasError => {
   try {
