@@ -142,6 +142,13 @@ export interface Connection {
   readonly localAddress: Address
   /** Bytes received from the peer so far. */
   readonly bytesRead: number
+  /**
+   * Bytes received but not read yet (Nim's `hasDataBuffered`): while it is
+   * above zero the next read may complete without waiting. An unfinished
+   * unit counts too, so above zero does not promise that the next read will
+   * not wait.
+   */
+  readonly buffered: number
   /** Bytes handed to the kernel so far. */
   readonly bytesWritten: number
   /** Whether this side has closed the connection. */
@@ -653,6 +660,10 @@ class ConnectionImpl implements Connection {
 
   get bytesRead(): number {
     return this.socket.bytesRead
+  }
+
+  get buffered(): number {
+    return this.buffer.length
   }
 
   get bytesWritten(): number {

@@ -411,6 +411,19 @@ describe("Connection", () => {
       })))
   })
 
+  it.live("buffered counts what arrived and was not read yet", () =>
+    live(Effect.gen(function*() {
+      const { client, server } = yield* pair()
+      assert.strictEqual(server.buffered, 0)
+      yield* client.send("a\nb\nc\n")
+      assert.strictEqual(yield* server.receive(), "a")
+      // however the bytes were chunked: everything that arrived, less the line and its terminator
+      assert.strictEqual(server.buffered, server.bytesRead - 2)
+      assert.strictEqual(yield* server.receive(), "b")
+      assert.strictEqual(yield* server.receive(), "c")
+      assert.strictEqual(server.buffered, 0)
+    })))
+
   it.live("a connection is closed when its scope closes", () =>
     live(Effect.gen(function*() {
       const { accepted, port } = yield* serverSide()
