@@ -16,7 +16,7 @@ import type * as Connection from "../src/net/Connection.ts"
 import * as Tcp from "../src/net/Tcp.ts"
 import { serveRawEcho } from "./echo-server.ts"
 import { compare } from "./harness.ts"
-import { connectTo, pingpongSample } from "./load.ts"
+import { connectCloseSample, pingpongSample } from "./load.ts"
 import { announce, type ServerProcess, withServer as withServerProcess } from "./server-process.ts"
 
 type Kind = "coro" | "effect" | "raw"
@@ -70,32 +70,7 @@ async function main(): Promise<void> {
   const pingpong = (kind: Kind) => withServer(kind, (server) => pingpongSample(server, SECONDS))
 
   /** 16 loops of connect, one 64-byte exchange, close; connections/s and the server's CPU per connection. */
-  const connectClose = (kind: Kind) =>
-    withServer(kind, async ({ port, stats }) => {
-      const message = Buffer.alloc(64, 120)
-      let count = 0
-      const cpuBefore = (await stats()).cpuMicros
-      const deadline = performance.now() + SECONDS * 1000
-      const start = performance.now()
-      const loop = async () => {
-        while (performance.now() < deadline) {
-          const socket = await connectTo(port)
-          await new Promise<void>((done) => {
-            let got = 0
-            socket.on("data", (chunk: Buffer) => {
-              got += chunk.length
-              if (got >= 64) socket.end()
-            })
-            socket.once("close", () => done())
-            socket.write(message)
-          })
-          count++
-        }
-      }
-      await Promise.all(Array.from({ length: 16 }, loop))
-      const rate = count / ((performance.now() - start) / 1000)
-      return { value: rate, side: { cpu: ((await stats()).cpuMicros - cpuBefore) / count } }
-    })
+  const connectClose = (kind: Kind) => withServer(kind, (server) => connectCloseSample(server, SECONDS, 64))
 
   const cases = (baseline: Kind, rateTarget: number, cpuTarget: number) => [
     {

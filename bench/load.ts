@@ -71,3 +71,42 @@ export const pingpongSample = async ({ port, stats }: ServerProcess, seconds: nu
   for (const s of sockets) s.destroy()
   return { value: rate, side: { cpu } }
 }
+
+/**
+ * 16 loops of connect, send `bytes` bytes, wait for their echo, close, for
+ * `seconds`: connections/s, and the server's CPU per connection as side
+ * quantity `cpu`.
+ *
+ * ```ts
+ * const sample = await withServer(script, ["raw"], (server) => connectCloseSample(server, 2, 1))
+ * ```
+ */
+export const connectCloseSample = async (
+  { port, stats }: ServerProcess,
+  seconds: number,
+  bytes: number
+): Promise<Sample> => {
+  const message = Buffer.alloc(bytes, 120)
+  let count = 0
+  const cpuBefore = (await stats()).cpuMicros
+  const deadline = performance.now() + seconds * 1000
+  const start = performance.now()
+  const loop = async () => {
+    while (performance.now() < deadline) {
+      const socket = await connectTo(port)
+      await new Promise<void>((done) => {
+        let got = 0
+        socket.on("data", (chunk: Buffer) => {
+          got += chunk.length
+          if (got >= bytes) socket.end()
+        })
+        socket.once("close", () => done())
+        socket.write(message)
+      })
+      count++
+    }
+  }
+  await Promise.all(Array.from({ length: 16 }, loop))
+  const rate = count / ((performance.now() - start) / 1000)
+  return { value: rate, side: { cpu: ((await stats()).cpuMicros - cpuBefore) / count } }
+}

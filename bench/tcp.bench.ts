@@ -11,7 +11,7 @@
  */
 import type * as Net from "node:net"
 import { compare } from "./harness.ts"
-import { connectTo, pingpongSample } from "./load.ts"
+import { connectCloseSample, connectTo, pingpongSample } from "./load.ts"
 import { type ServerProcess, withServer as withServerProcess } from "./server-process.ts"
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2)
@@ -57,27 +57,7 @@ const stream = (kind: Kind) =>
   })
 
 /** 16 loops of connect, exchange one byte, close; connections/s, and the server's CPU per connection. */
-const connectClose = (kind: Kind) =>
-  withServer(kind, async ({ port, stats }) => {
-    let count = 0
-    const cpuBefore = (await stats()).cpuMicros
-    const deadline = performance.now() + SECONDS * 1000
-    const start = performance.now()
-    const loop = async () => {
-      while (performance.now() < deadline) {
-        const socket = await connectTo(port)
-        await new Promise<void>((done) => {
-          socket.once("data", () => socket.end())
-          socket.once("close", () => done())
-          socket.write("x")
-        })
-        count++
-      }
-    }
-    await Promise.all(Array.from({ length: 16 }, loop))
-    const rate = count / ((performance.now() - start) / 1000)
-    return { value: rate, side: { cpu: ((await stats()).cpuMicros - cpuBefore) / count } }
-  })
+const connectClose = (kind: Kind) => withServer(kind, (server) => connectCloseSample(server, SECONDS, 1))
 
 /** Server RSS per idle connection, with 10,000 held open. */
 const memory = (kind: Kind) =>
