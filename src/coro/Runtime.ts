@@ -385,7 +385,7 @@ export class Runtime {
     this.setState(thread, "done")
     this.threads.delete(thread)
     if (exit._tag === "Failure") {
-      const interrupted = exit.cause.reasons.every((r) => r._tag === "Interrupt")
+      const interrupted = isInterrupted(exit)
       const error = failureOf(exit)
       // a server handler ended by its client hanging up has ended normally
       const hungUp = thread.socket !== undefined && error instanceof CopasError && error.err === "closed"

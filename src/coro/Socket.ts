@@ -25,7 +25,7 @@ import type * as Tls from "../net/Tls.ts"
 import * as Udp from "../net/Udp.ts"
 import { type CopasError, copasError, toCopasError } from "./Errors.ts"
 import type { Runtime } from "./Runtime.ts"
-import type { Named, ThreadImpl } from "./Thread.ts"
+import type { Named } from "./Thread.ts"
 
 // =============================================================================
 // Models
@@ -220,7 +220,7 @@ export class TcpSocket implements Named {
     )
   }
 
-  private read(thread: ThreadImpl | undefined, pattern: Pattern, prefix: string, partial: boolean) {
+  private read(pattern: Pattern, prefix: string, partial: boolean) {
     return Effect.suspend(() => {
       const conn = this.conn
       if (conn === undefined || this.closed) return Effect.fail(copasError("closed", { partial: prefix }))
@@ -247,14 +247,13 @@ export class TcpSocket implements Named {
         },
         onFailure: (error) => {
           this.blocked--
-          return this.readFailure(thread, conn, prefix, error)
+          return this.readFailure(conn, prefix, error)
         }
       })
     })
   }
 
   private readFailure(
-    thread: ThreadImpl | undefined,
     conn: Connection.Connection,
     prefix: string,
     error: unknown
@@ -262,7 +261,7 @@ export class TcpSocket implements Named {
     const e = error as { readonly _tag?: string; readonly partialText?: string }
     if (e._tag === "ConnectionTimeout") {
       return Effect.flatMap(this.buffered(conn), (more) =>
-        Effect.fail(copasError(this.timeoutError(thread, "timeout"), { partial: prefix + more, cause: error })))
+        Effect.fail(copasError("timeout", { partial: prefix + more, cause: error })))
     }
     if (e._tag === "ConnectionClosed") {
       const partial = prefix + (e.partialText ?? "")
@@ -270,10 +269,6 @@ export class TcpSocket implements Named {
       return Effect.fail(partial === "" ? endOfStream : copasError("closed", { partial, cause: error }))
     }
     return Effect.fail(toCopasError(error, { partial: prefix }))
-  }
-
-  private timeoutError(thread: ThreadImpl | undefined, raw: string): string {
-    return thread?.socketTimeoutErrors ? raw : "timeout"
   }
 
   /**
@@ -285,7 +280,7 @@ export class TcpSocket implements Named {
    */
   receive(pattern: Pattern = "*l", prefix = ""): Promise<string> {
     const partial = this.receiveTimeout === 0
-    return this.runtime.call((thread) => this.read(thread, pattern, prefix, partial), "read")
+    return this.runtime.call(() => this.read(pattern, prefix, partial), "read")
   }
 
   /**
@@ -294,7 +289,7 @@ export class TcpSocket implements Named {
    * as soon as any did. For lines, waits for a whole line.
    */
   receivepartial(pattern: Pattern = "*l", prefix = ""): Promise<string> {
-    return this.runtime.call((thread) => this.read(thread, pattern, prefix, true), "read")
+    return this.runtime.call(() => this.read(pattern, prefix, true), "read")
   }
 
   // ---------------------------------------------------------------------------

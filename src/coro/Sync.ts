@@ -263,8 +263,7 @@ export class Queue {
       () =>
         Effect.suspend(() => {
           if (this.done) return Effect.fail(copasError("destroyed"))
-          return Effect.mapError(this.queue.pop(ms(timeout)), (e) =>
-            copasError(e.reason === "Timeout" ? "timeout" : "destroyed", { cause: e }))
+          return Effect.mapError(this.queue.pop(ms(timeout)), (e) => toCopasError(e))
         }),
       kindOf(timeout)
     )

@@ -152,7 +152,6 @@ export class Call {
   resolve!: (value: any) => void
   reject!: (error: unknown) => void
   readonly promise: Promise<any>
-  exit: Exit.Exit<any, unknown> | undefined = undefined
   readonly mapErrors: boolean
   constructor(effect: Effect.Effect<any, unknown>, kind: CallKind, mapErrors: boolean) {
     this.effect = effect
@@ -164,13 +163,8 @@ export class Call {
     })
   }
   settle(exit: Exit.Exit<any, unknown>): void {
-    if (exit._tag === "Success") {
-      this.exit = exit
-      return this.resolve(exit.value)
-    }
-    const error = this.mapErrors && !isInterrupted(exit) ? toCopasError(failureOf(exit)) : failureOf(exit)
-    this.exit = Exit.fail(error)
-    this.reject(error)
+    if (exit._tag === "Success") return this.resolve(exit.value)
+    this.reject(this.mapErrors && !isInterrupted(exit) ? toCopasError(failureOf(exit)) : failureOf(exit))
   }
 }
 
@@ -225,7 +219,6 @@ export class ThreadImpl implements Thread {
   readonly runtime: Runtime
   errorHandler: ErrorHandler | undefined = undefined
   socket: Named | undefined = undefined
-  socketTimeoutErrors = false
   generator = false
   // the mailbox of blocking calls
   calls: Array<Call> = []

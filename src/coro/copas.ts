@@ -362,9 +362,14 @@ export class Copas {
     return true
   }
 
-  /** Whether the current thread sees raw timeout messages instead of `"timeout"`. */
-  readonly useSocketTimeoutErrors = (enabled: boolean): void => {
-    this.self("useSocketTimeoutErrors").socketTimeoutErrors = enabled
+  /**
+   * Copas's switch between `"timeout"` and the raw socket library's timeout
+   * messages. fiberloop's sockets have one timeout message, `"timeout"` (no
+   * `"wantread"`/`"wantwrite"`: no non-blocking layer shows through), so both
+   * settings read the same; kept so ported code runs unchanged.
+   */
+  readonly useSocketTimeoutErrors = (_enabled: boolean): void => {
+    this.self("useSocketTimeoutErrors")
   }
 
   /** Lowercase alias of `useSocketTimeoutErrors`. */
