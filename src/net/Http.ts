@@ -281,13 +281,14 @@ export const make: (
             })
           )
         )
-      }).pipe(Effect.withSpan("http.connection", { kind: "server" }))
+      }).pipe(Effect.withSpan("http.connection", { kind: "server", root: true }))
 
     const handler = connectionSpans
       ? (conn: Connection.Connection) => Effect.andThen(Deferred.await(installed), traced(conn))
       : (conn: Connection.Connection) => Effect.andThen(Deferred.await(installed), handOver(conn))
 
-    const tcp = yield* Tcp.serve({ ...options, tls: withAlpn(options), handler })
+    // the connection's span is http.connection: Tcp.serve's own Tcp.connection span would be a second one
+    const tcp = yield* Tcp.serve({ ...options, connectionSpans: false, tls: withAlpn(options), handler })
 
     // runs before Tcp.serve's finalizer (which waits for the connections' fibers, then interrupts them)
     yield* Effect.addFinalizer(() => Effect.sync(startDrain))

@@ -635,6 +635,8 @@ describe("Http", () => {
       assert.strictEqual(attribute(connection, "net.peer.ip"), "127.0.0.1")
       assert.isAbove(attribute(connection, "net.bytes_written") as number, 0)
       assert.strictEqual(attribute(connection, "outcome"), "closed")
+      // one span per connection: Tcp.serve's own connection span is not added beside it
+      assert.isFalse(spans.some((span) => span.name === "Tcp.connection"))
     }).pipe(Effect.timeout("15 seconds")))
 })
 
