@@ -303,8 +303,9 @@ export class ReadBuffer {
    * few that cross into the next chunks byte by byte.
    */
   private indexOfSequence(sequence: Uint8Array): number {
-    if (this.searchKind !== SEQUENCE || !sameBytes(this.searchedSequence, sequence)) {
-      if (!sameBytes(this.searchedSequence, sequence)) this.searchedSequence = Buffer.from(sequence)
+    const same = sameBytes(this.searchedSequence, sequence)
+    if (this.searchKind !== SEQUENCE || !same) {
+      if (!same) this.searchedSequence = Buffer.from(sequence)
       this.searchKind = SEQUENCE
       this.scanned = 0
     }
