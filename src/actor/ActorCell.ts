@@ -56,7 +56,6 @@ export const Parent = Context.Reference<Cell | undefined>("fiberloop/actor/Paren
 /** What a system holds: names, top-level actors, counts, the event hub. */
 export class Runtime {
   nextId = 0
-  live = 0
   deadLetters = 0
   readonly names = new Map<string, Cell>()
   readonly root = new Group(undefined, "one-for-one")
@@ -579,7 +578,6 @@ const finish = (cell: Cell, exit: ActorExit): Effect.Effect<void> =>
     if (cell.registered && runtime.names.get(cell.path) === cell) runtime.names.delete(cell.path)
     cell.group.children.delete(cell)
     runtime.all.delete(cell)
-    runtime.live--
     if (cell.links !== undefined) {
       for (const linked of cell.links) linked.links?.delete(cell)
       cell.links = undefined
@@ -677,7 +675,6 @@ export const spawn = (
     if (name !== undefined) runtime.names.set(name, cell)
     group.children.add(cell)
     runtime.all.add(cell)
-    runtime.live++
     return Effect.map(Scope.addFinalizer(cell.scope, Effect.suspend(() => stop(cell, Exit.void))), () => {
       runtime.publish({ _tag: "Spawned", actor: cell })
       if (cell.state === RUNNING) start(cell, undefined)

@@ -272,7 +272,7 @@ export const make = Effect.fnUntraced(function*(options?: {
       mailbox.set(cell.name, (mailbox.get(cell.name) ?? 0) + mailboxSizeOf(cell))
     }
     for (const [name, size] of mailbox) metricsOf(name).mailbox.updateUnsafe(size, context)
-    actorsLive.updateUnsafe(runtime.live, context)
+    actorsLive.updateUnsafe(runtime.all.size, context)
   }
   const interval = setInterval(flush, options?.metricsInterval ?? 1000)
   interval.unref()
@@ -290,7 +290,7 @@ export const make = Effect.fnUntraced(function*(options?: {
     subscribe: Effect.map(PubSub.subscribe(events), Stream.fromSubscription),
     events: Stream.fromPubSub(events),
     deadLetters: Effect.sync(() => runtime.deadLetters),
-    actors: Effect.sync(() => runtime.live),
+    actors: Effect.sync(() => runtime.all.size),
     flushMetrics: Effect.sync(flush),
     runtime
   })
