@@ -47,6 +47,7 @@ import { detachUnsafe } from "./Connection.ts"
 import type { AddressInUse, SocketError, TlsError } from "./Errors.ts"
 import * as HttpFetch from "./HttpFetch.ts"
 import * as HttpMetrics from "./HttpMetrics.ts"
+import { reject413 } from "./internal/webRequest.ts"
 import * as Stats from "../Stats.ts"
 import * as Tcp from "./Tcp.ts"
 import * as Tls from "./Tls.ts"
@@ -169,12 +170,6 @@ const tooLarge = (request: NodeHttp.IncomingMessage, max: number): boolean => {
   return length !== undefined && Number(length) > max
 }
 
-/** `413`, closing an HTTP/1 connection, since the body may follow (node:http2 ignores both for a stream). */
-const reject413 = (response: NodeHttp.ServerResponse): void => {
-  response.shouldKeepAlive = false
-  response.writeHead(413, { "content-length": "0", connection: "close" })
-  response.end()
-}
 
 // =============================================================================
 // Server

@@ -181,13 +181,9 @@ const fail = (response: NodeHttp.ServerResponse, cause: unknown): void => {
   if (response.headersSent) return void response.destroy()
   const tooLarge = cause instanceof WebRequest.BodyTooLarge ||
     (cause as { cause?: unknown } | undefined)?.cause instanceof WebRequest.BodyTooLarge
-  if (tooLarge) {
-    // the rest of the body is not read: the connection cannot carry another request
-    response.shouldKeepAlive = false
-    response.writeHead(413, { "content-length": "0", connection: "close" })
-  } else {
-    response.writeHead(500, { "content-length": "0" })
-  }
+  // the rest of the body is not read: the connection cannot carry another request
+  if (tooLarge) return WebRequest.reject413(response)
+  response.writeHead(500, { "content-length": "0" })
   response.end()
 }
 

@@ -180,3 +180,19 @@ export const make = (
   response: NodeHttp.ServerResponse,
   maxBodySize: number
 ): Request => new LazyRequest(request, response, maxBodySize) as unknown as Request
+
+/**
+ * Answers `413` and closes an HTTP/1 connection, since the unread body may
+ * follow (node:http2 ignores both for a stream).
+ *
+ * **Example** (A body over the limit)
+ *
+ * ```ts
+ * if (tooLarge) return reject413(response)
+ * ```
+ */
+export const reject413 = (response: NodeHttp.ServerResponse): void => {
+  response.shouldKeepAlive = false
+  response.writeHead(413, { "content-length": "0", connection: "close" })
+  response.end()
+}
