@@ -46,6 +46,11 @@ const selfSigned = Effect.gen(function*() {
   return { keyFile: join(dir, "key.pem"), certFile: join(dir, "cert.pem") }
 })
 
+/** Echoes lines; hoisted: one generator function for every connection. */
+const echo = Effect.fnUntraced(function*(conn: Tcp.Connection) {
+  for (;;) yield* conn.send(`${yield* conn.receive("*l")}\n`)
+})
+
 const program = Effect.gen(function*() {
   const { certFile, keyFile } = args.key !== undefined && args.cert !== undefined
     ? { keyFile: args.key, certFile: args.cert }
@@ -57,8 +62,7 @@ const program = Effect.gen(function*() {
     idle: "5 minutes",
     drainTimeout: "1 second",
     tls: { key: { file: keyFile }, cert: { file: certFile } },
-    handler: (conn) =>
-      Effect.forever(Effect.flatMap(conn.receive("*l"), (line) => conn.send(`${line}\n`)), { disableYield: true })
+    handler: echo
   })
   const port = server.address.port
   yield* Effect.log(

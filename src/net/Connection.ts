@@ -99,8 +99,9 @@ export interface Options extends Timeouts {
  * **Example** (A line echo handler)
  *
  * ```ts
- * const echo = (conn: Connection.Connection) =>
- *   Effect.forever(Effect.flatMap(conn.receive("*l"), (line) => conn.send(line + "\n")))
+ * const echo = Effect.fnUntraced(function*(conn: Connection.Connection) {
+ *   for (;;) yield* conn.send(`${yield* conn.receive("*l")}\n`)
+ * })
  * ```
  *
  * @category models

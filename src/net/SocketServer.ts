@@ -79,6 +79,12 @@ const handOver = (conn: Connection.Connection, idleMillis: number | undefined): 
  * **Example** (An effect/socket echo on a fiberloop server)
  *
  * ```ts
+ * // hoisted: one generator function for every connection; reader and writer live in its scope
+ * const echo = Effect.fnUntraced(function*(socket: Socket.Socket) {
+ *   const reader = yield* socket.reader
+ *   const writer = yield* socket.writer
+ *   for (;;) yield* writer.writeAll(yield* reader.pull)
+ * })
  * const server = yield* SocketServer.make({ host: "127.0.0.1", port: 0, maxConnections: 100 })
  * yield* Effect.forkScoped(server.run(echo))
  * ```
