@@ -1,7 +1,8 @@
 /**
  * The echo servers the stream benchmarks measure, each in a server process
  * (bench/server-process.ts): a raw Node one, and fiberloop's `Tcp.serve`, with
- * or without TLS. Both listen on 127.0.0.1 and announce their port.
+ * or without TLS, its handler in the documented hoisted form or (to measure
+ * what that form saves) inline. Both listen on 127.0.0.1 and announce their port.
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -32,21 +33,40 @@ export const serveRawEcho = (server: Net.Server, event: "connection" | "secureCo
 }
 
 /**
- * Echoes with `Tcp.serve`, over TLS when given credentials.
+ * How the echo handler is written: `hoisted` is the form the docs show (one
+ * generator function for every connection), `inline` the arrow that builds a
+ * generator function per connection.
+ */
+export type HandlerForm = "hoisted" | "inline"
+
+/** The documented form: one generator function, defined once, for every connection. */
+const echo = Effect.fnUntraced(function*(conn: Tcp.Connection) {
+  for (;;) yield* conn.send(yield* conn.receivePartial())
+})
+
+/** The inline form: `Effect.gen` builds a generator function (closure, prototype, maps) per connection. */
+const echoInline = (conn: Tcp.Connection) =>
+  Effect.gen(function*() {
+    for (;;) yield* conn.send(yield* conn.receivePartial())
+  })
+
+/**
+ * Echoes with `Tcp.serve`, over TLS when given credentials; the handler in the
+ * documented hoisted form unless `form` is `inline`.
  *
  * ```ts
  * serveFiberloopEcho({ key: { file: "server.key" }, cert: { file: "server.crt" } })
+ * serveFiberloopEcho(undefined, "inline")
  * ```
  */
-export const serveFiberloopEcho = (tls?: Tls.ServerOptions): void => {
+export const serveFiberloopEcho = (tls?: Tls.ServerOptions, form: HandlerForm = "hoisted"): void => {
   const program = Effect.gen(function*() {
     const server = yield* Tcp.serve({
       host: "127.0.0.1",
       port: 0,
       backlog: 4096,
       ...(tls !== undefined && { tls }),
-      handler: (conn) =>
-        Effect.forever(Effect.flatMap(conn.receivePartial(), (chunk) => conn.send(chunk)), { disableYield: true })
+      handler: form === "inline" ? echoInline : echo
     })
     announce(server.address.port, () => server.stats().active)
     return yield* Effect.never

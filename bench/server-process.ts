@@ -4,8 +4,9 @@
  * server script calls `announce` once it listens.
  *
  * Protocol: the server prints `{ port }`, then answers every line on stdin
- * with `{ cpuMicros, rss, open }` (CPU time so far, read before the forced
- * collections that precede the RSS reading), and exits when stdin closes.
+ * with `{ cpuMicros, rss, heap, open }` (CPU time so far, read before the
+ * forced collections that precede the RSS and V8 heap readings), and exits
+ * when stdin closes.
  */
 import { spawn } from "node:child_process"
 import { createInterface } from "node:readline"
@@ -15,6 +16,8 @@ import { serverCommand } from "./harness.ts"
 export interface ServerStats {
   readonly cpuMicros: number
   readonly rss: number
+  /** V8 heap in use after the collections (`heapUsed`), bytes. */
+  readonly heap: number
   readonly open: number
 }
 
@@ -74,7 +77,13 @@ export const announce = (port: number, open: () => number): void => {
       const cpu = process.cpuUsage() // before the collections below, which are not part of the work measured
       gc()
       gc()
-      const stats: ServerStats = { cpuMicros: cpu.user + cpu.system, rss: process.memoryUsage().rss, open: open() }
+      const memory = process.memoryUsage()
+      const stats: ServerStats = {
+        cpuMicros: cpu.user + cpu.system,
+        rss: memory.rss,
+        heap: memory.heapUsed,
+        open: open()
+      }
       process.stdout.write(JSON.stringify(stats) + "\n")
     })
     .on("close", () => process.exit(0))

@@ -1,9 +1,12 @@
 /**
  * The server side of bench/tcp.bench.ts (protocol in bench/server-process.ts):
- * `node bench/tcp-server.ts fiberloop|raw` serves an echo on 127.0.0.1.
+ * `node bench/tcp-server.ts fiberloop|fiberloop-inline|raw` serves an echo on
+ * 127.0.0.1: `fiberloop` with the handler in the documented hoisted form,
+ * `fiberloop-inline` with the same loop as an inline `(conn) => Effect.gen(...)`.
  */
 import * as Net from "node:net"
 import { serveFiberloopEcho, serveRawEcho } from "./echo-server.ts"
 
-if (process.argv[2] === "raw") serveRawEcho(Net.createServer({ noDelay: true }), "connection")
-else serveFiberloopEcho()
+const kind = process.argv[2]
+if (kind === "raw") serveRawEcho(Net.createServer({ noDelay: true }), "connection")
+else serveFiberloopEcho(undefined, kind === "fiberloop-inline" ? "inline" : "hoisted")

@@ -8,9 +8,16 @@
  * this checkout's fiberloop against that checkout's (its own
  * bench/tcp-server.ts) instead of raw Node: a before/after A/B of a change,
  * where every target is "no regression beyond noise" (0.9x, 1.11x).
+ *
+ * `BENCH_FORMS=1 npm run bench -- tcp` measures the handler's form instead:
+ * fiberloop's echo with the documented hoisted handler
+ * (`Effect.fnUntraced(function*(conn) {...})`) against the same loop written
+ * inline (`(conn) => Effect.gen(function*() {...})`, a generator function built
+ * per connection), on the per-connection cases (connect+close with its server
+ * CPU, memory per idle connection); the target is "hoisted costs no more".
  */
 import type * as Net from "node:net"
-import { compare } from "./harness.ts"
+import { compare, type Sample } from "./harness.ts"
 import { connectCloseSample, connectTo, pingpongSample } from "./load.ts"
 import { type ServerProcess, withServer as withServerProcess } from "./server-process.ts"
 
@@ -18,19 +25,31 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 2)
 const serverScript = new URL("./tcp-server.ts", import.meta.url).pathname
 
 const before = process.env.BENCH_BEFORE
+const forms = process.env.BENCH_FORMS === "1"
 
-type Kind = "fiberloop" | "raw" | "before"
-/** The baseline: raw Node, or with BENCH_BEFORE the fiberloop of an earlier checkout. */
-const baseline: Kind = before === undefined ? "raw" : "before"
+type Kind = "fiberloop" | "fiberloop-inline" | "raw" | "before"
+/**
+ * The baseline: raw Node, with BENCH_BEFORE the fiberloop of an earlier
+ * checkout, with BENCH_FORMS this checkout's fiberloop with an inline handler.
+ */
+const baseline: Kind = forms ? "fiberloop-inline" : before === undefined ? "raw" : "before"
+const baselineName = forms
+  ? "inline handler"
+  : before === undefined
+  ? "raw node:net"
+  : `fiberloop at ${before}`
 
 const withServer = <A>(kind: Kind, body: (server: ServerProcess) => Promise<A>): Promise<A> =>
-  kind === "before"
+  kind === "before" && !forms
     ? withServerProcess(`${before}/bench/tcp-server.ts`, ["fiberloop"], body)
     : withServerProcess(serverScript, [kind], body)
 
-/** The issue's target against raw Node, or "no regression beyond noise" against an earlier checkout. */
+/**
+ * The issue's target against raw Node, "no regression beyond noise" against an
+ * earlier checkout, "no worse" for the hoisted handler against the inline one.
+ */
 const target = (versusRaw: number, higherIsBetter: boolean): number =>
-  before === undefined ? versusRaw : higherIsBetter ? 0.9 : 1.11
+  forms ? 1 : before === undefined ? versusRaw : higherIsBetter ? 0.9 : 1.11
 
 /** 64 connections, each keeping one 64-byte message in flight; also the server's CPU per round trip. */
 const pingpong = (kind: Kind) => withServer(kind, (server) => pingpongSample(server, SECONDS))
@@ -59,9 +78,9 @@ const stream = (kind: Kind) =>
 /** 16 loops of connect, exchange one byte, close; connections/s, and the server's CPU per connection. */
 const connectClose = (kind: Kind) => withServer(kind, (server) => connectCloseSample(server, SECONDS, 1))
 
-/** Server RSS per idle connection, with 10,000 held open. */
+/** Server RSS per idle connection, with 10,000 held open; also the V8 heap per connection as side quantity `heap`. */
 const memory = (kind: Kind) =>
-  withServer(kind, async (server) => {
+  withServer(kind, async (server): Promise<Sample> => {
     const HELD = Number(process.env.BENCH_HELD ?? 10000)
     const before = await server.stats()
     const sockets: Array<Net.Socket> = []
@@ -75,31 +94,46 @@ const memory = (kind: Kind) =>
     }
     for (const s of sockets) s.destroy()
     if (after.open < HELD) throw new Error(`server holds ${after.open} of ${HELD} connections`)
-    return (after.rss - before.rss) / HELD / 1024
+    return { value: (after.rss - before.rss) / HELD / 1024, side: { heap: (after.heap - before.heap) / HELD / 1024 } }
   })
+
+const heapSide = {
+  key: "heap",
+  name: "server V8 heap per idle connection",
+  unit: "KiB",
+  higherIsBetter: false,
+  target: target(1.5, false)
+}
 
 // CPU targets are the rate targets' inverses: a server that spends 1/0.9 of raw's CPU per operation
 // serves 0.9 of raw's rate once it, not the load generator, is the limit.
-await compare("TCP echo", before === undefined ? "raw node:net" : `fiberloop at ${before}`, [
-  {
-    name: "pingpong round trips/s (64 conns, 64 B)",
-    unit: "/s",
-    higherIsBetter: true,
-    target: target(0.9, true),
-    subject: () => pingpong("fiberloop"),
-    baseline: () => pingpong(baseline),
-    side: [
-      { key: "cpu", name: "server CPU per round trip", unit: "µs", higherIsBetter: false, target: target(1.11, false) }
-    ]
-  },
-  {
-    name: "stream MB/s (64 KiB writes)",
-    unit: "MB/s",
-    higherIsBetter: true,
-    target: target(0.9, true),
-    subject: () => stream("fiberloop"),
-    baseline: () => stream(baseline)
-  },
+await compare(forms ? "TCP echo, handler form (fiberloop: hoisted)" : "TCP echo", baselineName, [
+  // the handler's form costs per connection, not per message: BENCH_FORMS runs the per-connection cases only
+  ...(forms ? [] : [
+    {
+      name: "pingpong round trips/s (64 conns, 64 B)",
+      unit: "/s",
+      higherIsBetter: true,
+      target: target(0.9, true),
+      subject: () => pingpong("fiberloop"),
+      baseline: () => pingpong(baseline),
+      side: [{
+        key: "cpu",
+        name: "server CPU per round trip",
+        unit: "µs",
+        higherIsBetter: false,
+        target: target(1.11, false)
+      }]
+    },
+    {
+      name: "stream MB/s (64 KiB writes)",
+      unit: "MB/s",
+      higherIsBetter: true,
+      target: target(0.9, true),
+      subject: () => stream("fiberloop"),
+      baseline: () => stream(baseline)
+    }
+  ]),
   {
     name: "connect+close/s (16 loops)",
     unit: "/s",
@@ -117,6 +151,7 @@ await compare("TCP echo", before === undefined ? "raw node:net" : `fiberloop at 
     higherIsBetter: false,
     target: target(1.5, false),
     subject: () => memory("fiberloop"),
-    baseline: () => memory(baseline)
+    baseline: () => memory(baseline),
+    side: before === undefined || forms ? [heapSide] : [] // an earlier checkout's server may not report its heap
   }
 ], { rounds: Number(process.env.BENCH_ROUNDS ?? 7), warmup: false })
