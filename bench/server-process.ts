@@ -6,10 +6,12 @@
  * Protocol: the server prints `{ port }`, then answers every line on stdin
  * with `{ cpuMicros, rss, heap, open }` (CPU time so far, read before the
  * forced collections that precede the RSS and V8 heap readings), and exits
- * when stdin closes.
+ * when stdin closes. The line `snapshot <file>` also writes a V8 heap
+ * snapshot to that file (bench/heap.bench.ts).
  */
 import { spawn } from "node:child_process"
 import { createInterface } from "node:readline"
+import { writeHeapSnapshot } from "node:v8"
 import { serverCommand } from "./harness.ts"
 
 /** What a server process reports. */
@@ -25,6 +27,8 @@ export interface ServerStats {
 export interface ServerProcess {
   readonly port: number
   readonly stats: () => Promise<ServerStats>
+  /** Like `stats`, and writes a heap snapshot to `file` first. */
+  readonly snapshot: (file: string) => Promise<ServerStats>
 }
 
 /**
@@ -49,12 +53,12 @@ export const withServer = async <A>(
       child.once("error", reject)
       child.once("exit", (code) => reject(new Error(`${script} exited with ${code}`)))
     })
-    const stats = () =>
+    const ask = (command: string) =>
       new Promise<ServerStats>((resolve) => {
         waiters.push((line) => resolve(JSON.parse(line)))
-        child.stdin.write("stats\n")
+        child.stdin.write(command + "\n")
       })
-    return await body({ port, stats })
+    return await body({ port, stats: () => ask("stats"), snapshot: (file) => ask(`snapshot ${file}`) })
   } finally {
     child.kill()
   }
@@ -73,10 +77,12 @@ const gc = (globalThis as { gc?: () => void }).gc ?? (() => {})
 export const announce = (port: number, open: () => number): void => {
   process.stdout.write(JSON.stringify({ port }) + "\n")
   createInterface({ input: process.stdin })
-    .on("line", () => {
+    .on("line", (line) => {
       const cpu = process.cpuUsage() // before the collections below, which are not part of the work measured
       gc()
       gc()
+      // `snapshot <file>`: also write a heap snapshot there (bench/heap.bench.ts)
+      if (line.startsWith("snapshot ")) writeHeapSnapshot(line.slice("snapshot ".length))
       const memory = process.memoryUsage()
       const stats: ServerStats = {
         cpuMicros: cpu.user + cpu.system,
