@@ -69,9 +69,10 @@ const role: { readonly index: number; readonly port: number } | undefined = (() 
  * **Example** (One script, two roles)
  *
  * ```ts
- * const main = Workers.isWorker
+ * const main: Effect.Effect<void, unknown, Tcp.Tcp> = Workers.isWorker
  *   ? Workers.worker(serve)
  *   : Effect.scoped(Effect.flatMap(Workers.make({ count: 4 }), (group) => group.join))
+ * Loop.run(main)
  * ```
  *
  * @category guards
@@ -243,12 +244,13 @@ const killByPid = (pid: number): void => {
  * **Example** (A primary that logs where it serves)
  *
  * ```ts
- * const primary = Effect.gen(function*() {
+ * const primary = Effect.scoped(Effect.gen(function*() {
  *   const group = yield* Workers.make({ count: 4, port: 0 })
  *   yield* Effect.log(`serving on ${group.address.port} from ${group.workers().length} processes`)
  *   return yield* group.join
- * })
- * NodeRuntime.runMain(Effect.scoped(Workers.isWorker ? Workers.worker(serve) : primary))
+ * }))
+ * const main: Effect.Effect<void, unknown, Tcp.Tcp> = Workers.isWorker ? Workers.worker(serve) : primary
+ * Loop.run(main)
  * ```
  *
  * @category constructors
