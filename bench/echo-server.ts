@@ -51,6 +51,16 @@ const echoInline = (conn: Tcp.Connection) =>
   })
 
 /**
+ * The echo handler in each form (bench/handler-form.bench.ts measures both in
+ * one process).
+ *
+ * ```ts
+ * Tcp.serve({ host: "127.0.0.1", port: 0, handler: echoHandlers.inline })
+ * ```
+ */
+export const echoHandlers = { hoisted: echo, inline: echoInline } satisfies Record<HandlerForm, unknown>
+
+/**
  * Echoes with `Tcp.serve`, over TLS when given credentials; the handler in the
  * documented hoisted form unless `form` is `inline`.
  *
@@ -66,7 +76,7 @@ export const serveFiberloopEcho = (tls?: Tls.ServerOptions, form: HandlerForm = 
       port: 0,
       backlog: 4096,
       ...(tls !== undefined && { tls }),
-      handler: form === "inline" ? echoInline : echo
+      handler: echoHandlers[form]
     })
     announce(server.address.port, () => server.stats().active)
     return yield* Effect.never
