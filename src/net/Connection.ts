@@ -19,6 +19,7 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
+import { SingleShotGen } from "effect/Utils"
 import type * as Net from "node:net"
 import {
   type ConnectionError,
@@ -109,12 +110,24 @@ export interface Options extends Timeouts {
  */
 export interface Connection {
   /**
-   * Reads one unit as UTF-8 text: a line by default. At end of stream it fails
-   * with `ConnectionClosed` carrying what was read of an unfinished unit;
-   * `"*a"` instead returns everything up to the end (at most `maxAll` bytes:
-   * past that it fails with `StreamTooLong`, losing nothing).
+   * Reads one unit as text: a line by default, decoded as UTF-8 unless
+   * `encoding` says otherwise. At end of stream it fails with
+   * `ConnectionClosed` carrying what was read of an unfinished unit; `"*a"`
+   * instead returns everything up to the end (at most `maxAll` bytes: past
+   * that it fails with `StreamTooLong`, losing nothing).
+   *
+   * A unit already buffered is taken at once: in `Effect.gen`, `yield*` of
+   * it completes without suspending the fiber. The effect is lazy and reads
+   * anew each time it runs (`Effect.forever(conn.receive())` reads line after
+   * line).
+   *
+   * **Example** (A Latin-1 line protocol)
+   *
+   * ```ts
+   * const name = yield* conn.receive("*l", "latin1") // bytes 63 61 66 e9 0a => "café"
+   * ```
    */
-  receive(pattern?: Pattern): Effect.Effect<string, ConnectionError>
+  receive(pattern?: Pattern, encoding?: BufferEncoding): Effect.Effect<string, ConnectionError>
   /** Like `receive`, returning the bytes. */
   receiveBytes(pattern?: Pattern): Effect.Effect<Buffer, ConnectionError>
   /**
@@ -123,8 +136,42 @@ export interface Connection {
    * holds them all, else one copy.
    */
   receivePartial(max?: number): Effect.Effect<Buffer, ConnectionError>
-  /** Writes, resolving once the bytes are handed to the kernel. Never hangs on a dead peer. */
-  send(data: string | Uint8Array): Effect.Effect<void, ConnectionError>
+  /**
+   * Writes `data` (a string in `encoding`, UTF-8 by default, written without
+   * an intermediate `Buffer`; bytes are written as they are).
+   *
+   * **Details**
+   *
+   * - Outside a batch, it resolves once the bytes are handed to the kernel,
+   *   and waits (bounded by the write timeout) when the kernel does not take
+   *   them at once: awaiting `send` is backpressure.
+   * - A batch: a send issued while received input is still buffered (the
+   *   handler is answering pipelined requests, and will send again in this
+   *   turn) is accepted at once and held with the sends after it, and the
+   *   batch goes out in one write when the handler next waits for input, at
+   *   the end of the current turn of the event loop, before `shutdown`,
+   *   `close` or `upgradeTls`, or as soon as it reaches the socket's
+   *   `writableHighWaterMark`; that send then waits like one outside a batch,
+   *   so a batch never holds more than about one high water mark.
+   * - A send never hangs on a dead peer: it fails with the connection's
+   *   error. A batched write that fails later makes the connection's next
+   *   `send`, `shutdown` and waiting read fail with that error; it is never
+   *   lost. `close` sends what was accepted before the FIN, never drops it.
+   * - A send larger than the high water mark never joins a batch.
+   *
+   * **Example** (Answering pipelined requests in one write)
+   *
+   * ```ts
+   * const handler = Effect.fnUntraced(function*(conn: Connection.Connection) {
+   *   for (;;) {
+   *     const line = yield* conn.receive()
+   *     // replies to requests that came together leave in one write
+   *     yield* conn.send(`+${line}\r\n`, "latin1")
+   *   }
+   * })
+   * ```
+   */
+  send(data: string | Uint8Array, encoding?: BufferEncoding): Effect.Effect<void, ConnectionError>
   /**
    * Half-closes: sends FIN after the unsent bytes, keeps reading. Later sends
    * fail with `SocketClosed`. Resolves once the FIN is handed to the kernel;
@@ -197,6 +244,12 @@ function onClose(this: OwnedSocket) {
 function onIdle(this: OwnedSocket) {
   this[kOwner]!.idle()
 }
+/** The end-of-turn flush of a batch of sends (scheduled once per batch). */
+const flushAtEndOfTurn = (conn: ConnectionImpl): void => conn.flush()
+/** Ends a closed socket whose flush outlived the write timeout. */
+const destroyLingering = (socket: Net.Socket): void => {
+  socket.destroy()
+}
 
 const toMillis = (input: Duration.Input | undefined): number | undefined =>
   input === undefined ? undefined : Duration.toMillis(Duration.fromInputUnsafe(input))
@@ -208,6 +261,21 @@ const family = (f: string | undefined): "IPv4" | "IPv6" => (f === "IPv6" ? "IPv6
  * connection costs more than a twentieth of a raw connection's whole life).
  */
 const endOfStream = withoutStack(() => new ConnectionClosed({ partial: new Uint8Array(0) }))
+
+/**
+ * An effect that runs `attempt` when it runs, like `Effect.suspend(attempt)`,
+ * and that `yield*` in `Effect.gen` runs without a trip through the fiber's
+ * run loop: the iterator calls `attempt` at the `yield*` and yields what it
+ * returns, and the generator loop consumes an `Exit` (a read the buffer
+ * satisfied, a send that did not wait) inline, while any other effect (a
+ * wait) runs as usual. Still lazy and re-runnable: nothing happens until it
+ * runs, and every run attempts again.
+ */
+const inline = <A>(attempt: () => Effect.Effect<A, ConnectionError>): Effect.Effect<A, ConnectionError> => {
+  const effect = Effect.suspend(attempt)
+  ;(effect as { [Symbol.iterator]: unknown })[Symbol.iterator] = () => new SingleShotGen(attempt())
+  return effect
+}
 
 /** A send waiting for its bytes to reach the kernel. */
 interface WriteWaiter {
@@ -222,16 +290,20 @@ const noBytes = Buffer.alloc(0)
 
 class ConnectionImpl implements Connection {
   socket: OwnedSocket
-  private readonly buffer = new ReadBuffer()
+  /** Made when the first bytes arrive (an idle connection holds none). */
+  private buffer: ReadBuffer | undefined = undefined
   private eof = false
   /** A fatal condition: the connection can no longer be read or written. */
   private failure: ConnectionError | undefined = undefined
   private closedByUs = false
   private shutDown = false
+  /** Sends are being gathered (the socket is corked) to go out in one write. */
+  private batching = false
   private resumeRead: ((effect: Effect.Effect<any, ConnectionError>) => void) | undefined = undefined
   private want: Pattern | typeof PARTIAL = "*l"
   private wantMax = 0
-  private wantText = false
+  /** How the waiting reader decodes its unit; `undefined` for bytes. */
+  private wantEncoding: BufferEncoding | undefined = undefined
   private readTimer: ReturnType<typeof setTimeout> | undefined = undefined
   private readMillis: number | undefined
   private writeMillis: number | undefined
@@ -239,10 +311,14 @@ class ConnectionImpl implements Connection {
   private readonly maxLineLength: number
   private readonly maxAll: number
   private readonly highWaterMark: number
+  // the effects of the usual reads, made on first use and reused
   private lineText: Effect.Effect<string, ConnectionError> | undefined = undefined
+  private lineBytes: Effect.Effect<Buffer, ConnectionError> | undefined = undefined
+  private partial: Effect.Effect<Buffer, ConnectionError> | undefined = undefined
   private delimiterText = ""
   private delimiterBytes = noBytes
-  private readonly wait: Effect.Effect<any, ConnectionError>
+  /** The wait for data, made on the first read that has to wait. */
+  private wait: Effect.Effect<any, ConnectionError> | undefined = undefined
 
   constructor(socket: Net.Socket, options: Options | undefined) {
     this.socket = socket
@@ -252,12 +328,6 @@ class ConnectionImpl implements Connection {
     this.readMillis = toMillis(options?.read)
     this.writeMillis = toMillis(options?.write)
     this.idleMillis = toMillis(options?.idle)
-    this.wait = Effect.callback<any, ConnectionError>((resume) => {
-      this.resumeRead = resume
-      if (this.socket.isPaused()) this.socket.resume()
-      if (this.readMillis !== undefined) this.readTimer = setTimeout(() => this.readTimeout(), this.readMillis)
-      return this.cancelWait
-    })
     this.attach(socket)
   }
 
@@ -276,8 +346,9 @@ class ConnectionImpl implements Connection {
     }
   }
 
-  /** Stops listening to the current socket and returns it with the unread bytes. */
+  /** Stops listening to the current socket and returns it with the unread bytes (sent bytes flushed). */
   detach(): { readonly socket: Net.Socket; readonly unread: Buffer } {
+    this.flush()
     const socket = this.socket
     socket.off("data", onData)
     socket.off("end", onEnd)
@@ -287,16 +358,17 @@ class ConnectionImpl implements Connection {
     socket.setTimeout(0)
     socket.pause()
     delete socket[kOwner]
-    return { socket, unread: this.buffer.takeAll() }
+    return { socket, unread: this.buffer?.takeAll() ?? noBytes }
   }
 
   // ---------------------------------------------------------------------------
   // Socket events
 
   data(chunk: Buffer): void {
-    this.buffer.push(chunk)
+    const buffer = (this.buffer ??= new ReadBuffer())
+    buffer.push(chunk)
     if (this.resumeRead !== undefined) this.wake()
-    if (this.resumeRead === undefined && this.buffer.length >= this.highWaterMark) this.socket.pause()
+    if (this.resumeRead === undefined && buffer.length >= this.highWaterMark) this.socket.pause()
   }
 
   end(): void {
@@ -318,7 +390,7 @@ class ConnectionImpl implements Connection {
   /** The socket is gone: wake the reader, and fail sends whose callbacks will never come. */
   closed(): void {
     this.wake()
-    if (this.writeWaiters.length > 0) {
+    if (this.writeWaiters !== undefined && this.writeWaiters.length > 0) {
       this.failWriters(this.failure ?? withoutStack(() => new SocketClosed({ operation: "send" })))
     }
   }
@@ -342,7 +414,7 @@ class ConnectionImpl implements Connection {
   wake(): void {
     const resume = this.resumeRead
     if (resume === undefined) return
-    const result = this.attempt(this.want, this.wantText, this.wantMax)
+    const result = this.attempt(this.want, this.wantEncoding, this.wantMax)
     if (result === undefined) {
       // the socket closed under a waiting reader with no terminal condition recorded
       if (this.socket.destroyed && !this.eof) this.eof = true
@@ -372,13 +444,22 @@ class ConnectionImpl implements Connection {
     )))
   }
 
-  private readonly cancelWait = Effect.sync(() => {
-    this.resumeRead = undefined
-    if (this.readTimer !== undefined) {
-      clearTimeout(this.readTimer)
-      this.readTimer = undefined
-    }
-  })
+  /** The wait for the reader's unit; its interruption cleanup forgets the reader. */
+  private makeWait(): Effect.Effect<any, ConnectionError> {
+    const cancel = Effect.sync(() => {
+      this.resumeRead = undefined
+      if (this.readTimer !== undefined) {
+        clearTimeout(this.readTimer)
+        this.readTimer = undefined
+      }
+    })
+    return Effect.callback<any, ConnectionError>((resume) => {
+      this.resumeRead = resume
+      if (this.socket.isPaused()) this.socket.resume()
+      if (this.readMillis !== undefined) this.readTimer = setTimeout(() => this.readTimeout(), this.readMillis)
+      return cancel
+    })
+  }
 
   // ---------------------------------------------------------------------------
   // Reading
@@ -386,20 +467,22 @@ class ConnectionImpl implements Connection {
   /** The outcome of a read if it can be decided now, else `undefined`. */
   private attempt(
     pattern: Pattern | typeof PARTIAL,
-    text: boolean,
+    encoding: BufferEncoding | undefined,
     max: number
   ): Effect.Effect<any, ConnectionError> | undefined {
     if (this.closedByUs) return this.closedError("receive")
+    const buffer = this.buffer
     let unit: Take
-    if (pattern === "*l") unit = this.buffer.takeLine(this.maxLineLength)
-    else if (pattern === PARTIAL) unit = this.buffer.takeUpTo(max)
-    else if (typeof pattern === "number") unit = this.buffer.takeExactly(pattern)
+    if (buffer === undefined) unit = undefined
+    else if (pattern === "*l") unit = buffer.takeLine(this.maxLineLength)
+    else if (pattern === PARTIAL) unit = buffer.takeUpTo(max)
+    else if (typeof pattern === "number") unit = buffer.takeExactly(pattern)
     else if (pattern === "*a") {
-      if (this.buffer.length > this.maxAll) return this.streamTooLong()
-      unit = this.eof ? this.buffer.takeAll() : undefined
+      if (buffer.length > this.maxAll) return this.streamTooLong()
+      unit = this.eof ? buffer.takeAll() : undefined
     } else {
       const until = pattern.until
-      unit = this.buffer.takeUntil(typeof until === "string" ? this.encoded(until) : until, this.maxLineLength)
+      unit = buffer.takeUntil(typeof until === "string" ? this.encoded(until) : until, this.maxLineLength)
     }
     if (unit === tooLong) {
       // not fatal: the buffer drops the rest of the unit as it comes, and the handler may answer
@@ -412,12 +495,12 @@ class ConnectionImpl implements Connection {
       ))
     }
     if (unit !== undefined) {
-      if (this.socket.isPaused() && this.buffer.length < this.highWaterMark) this.socket.resume()
-      return Effect.succeed(text ? unit.toString("utf8") : unit)
+      if (this.socket.isPaused() && buffer!.length < this.highWaterMark) this.socket.resume()
+      return Effect.succeed(encoding === undefined ? unit : unit.toString(encoding))
     }
     if (this.failure !== undefined) return Effect.fail(this.failure)
     if (this.eof) {
-      const partial = this.buffer.takeAll()
+      const partial = buffer?.takeAll() ?? noBytes
       // the normal end of a conversation: no address (that would cost a getpeername syscall per connection)
       return Effect.fail(partial.length === 0 ? endOfStream : withoutStack(() => new ConnectionClosed({ partial })))
     }
@@ -438,43 +521,53 @@ class ConnectionImpl implements Connection {
     return Effect.fail(withoutStack(() =>
       new StreamTooLong({
         maxAll: this.maxAll,
-        buffered: this.buffer.length,
+        buffered: this.buffer?.length ?? 0,
         host: this.socket.remoteAddress,
         port: this.socket.remotePort
       })
     ))
   }
 
-  private read(pattern: Pattern | typeof PARTIAL, text: boolean, max: number): Effect.Effect<any, ConnectionError> {
-    const now = this.attempt(pattern, text, max)
+  private read(
+    pattern: Pattern | typeof PARTIAL,
+    encoding: BufferEncoding | undefined,
+    max: number
+  ): Effect.Effect<any, ConnectionError> {
+    const now = this.attempt(pattern, encoding, max)
     if (now !== undefined) return now
     if (this.resumeRead !== undefined) {
       return Effect.die(new Error("fiberloop: two fibers are reading one connection at once"))
     }
+    // the handler waits for the peer: the replies it batched go out now
+    this.flush()
     this.want = pattern
-    this.wantText = text
+    this.wantEncoding = encoding
     this.wantMax = max
-    return this.wait
+    return (this.wait ??= this.makeWait())
   }
 
-  receive(pattern: Pattern = "*l"): Effect.Effect<string, ConnectionError> {
-    if (pattern === "*l") return (this.lineText ??= Effect.suspend(() => this.read("*l", true, 0)))
-    return Effect.suspend(() => this.read(pattern, true, 0))
+  receive(pattern: Pattern = "*l", encoding: BufferEncoding = "utf8"): Effect.Effect<string, ConnectionError> {
+    if (pattern === "*l" && encoding === "utf8") {
+      return (this.lineText ??= inline(() => this.read("*l", "utf8", 0)))
+    }
+    return inline(() => this.read(pattern, encoding, 0))
   }
 
   receiveBytes(pattern: Pattern = "*l"): Effect.Effect<Buffer, ConnectionError> {
-    return Effect.suspend(() => this.read(pattern, false, 0))
+    if (pattern === "*l") return (this.lineBytes ??= inline(() => this.read("*l", undefined, 0)))
+    return inline(() => this.read(pattern, undefined, 0))
   }
 
   receivePartial(max = 65536): Effect.Effect<Buffer, ConnectionError> {
-    return Effect.suspend(() => this.read(PARTIAL, false, max))
+    if (max === 65536) return (this.partial ??= inline(() => this.read(PARTIAL, undefined, 65536)))
+    return inline(() => this.read(PARTIAL, undefined, max))
   }
 
   // ---------------------------------------------------------------------------
   // Writing
 
-  send(data: string | Uint8Array): Effect.Effect<void, ConnectionError> {
-    return Effect.suspend(() => this.write(data))
+  send(data: string | Uint8Array, encoding?: BufferEncoding): Effect.Effect<void, ConnectionError> {
+    return inline(() => this.write(data, encoding))
   }
 
   /**
@@ -484,20 +577,48 @@ class ConnectionImpl implements Connection {
    */
   private writesIssued = 0
   private writesDone = 0
-  private writeWaiters: Array<WriteWaiter> = []
+  /** The last write a batch accepted without waiting: close flushes up to it. */
+  private accepted = 0
+  /** Sends waiting for their bytes to reach the kernel, made when the first one waits. */
+  private writeWaiters: Array<WriteWaiter> | undefined = undefined
   /** The write callback, made on the first write (idle connections never need it). */
   private written: ((error?: Error | null) => void) | undefined = undefined
 
-  private write(data: string | Uint8Array): Effect.Effect<void, ConnectionError> {
+  private write(data: string | Uint8Array, encoding: BufferEncoding | undefined): Effect.Effect<void, ConnectionError> {
     const socket = this.socket
     if (this.failure !== undefined) return Effect.fail(this.failure)
     if (this.closedByUs || socket.destroyed) return this.closedError("send")
     if (this.shutDown || !socket.writable) return this.closedError("send after shutdown")
+    // input is waiting: the handler is answering pipelined requests, and its replies go out together
+    if (
+      !this.batching && this.buffer !== undefined && this.buffer.length > 0 &&
+      data.length < socket.writableHighWaterMark
+    ) {
+      this.batching = true
+      socket.cork()
+      process.nextTick(flushAtEndOfTurn, this)
+    }
     const seq = ++this.writesIssued
-    socket.write(data, (this.written ??= this.onWritten.bind(this)))
+    const callback = (this.written ??= this.onWritten.bind(this))
+    const room = encoding === undefined ? socket.write(data, callback) : socket.write(data, encoding, callback)
+    if (this.batching) {
+      if (room) {
+        this.accepted = seq
+        return Effect.void
+      }
+      // the batch is full: send it, and wait like any send if the kernel does not take it all
+      this.flush()
+    }
     // handed to the kernel already: nothing to wait for
     if (socket.writableLength === 0) return Effect.void
     return this.flushed(seq)
+  }
+
+  /** Sends the batched bytes (one write), if a batch is open. */
+  flush(): void {
+    if (!this.batching) return
+    this.batching = false
+    this.socket.uncork()
   }
 
   /**
@@ -508,11 +629,12 @@ class ConnectionImpl implements Connection {
     return Effect.callback<void, ConnectionError>((resume) => {
       const waiter: WriteWaiter = { seq, resume, timer: undefined }
       if (this.writeMillis !== undefined) waiter.timer = setTimeout(() => this.writeTimeout(), this.writeMillis)
-      this.writeWaiters.push(waiter)
+      ;(this.writeWaiters ??= []).push(waiter)
       return Effect.sync(() => {
         if (waiter.timer !== undefined) clearTimeout(waiter.timer)
-        const i = this.writeWaiters.indexOf(waiter)
-        if (i >= 0) this.writeWaiters.splice(i, 1)
+        const waiters = this.writeWaiters!
+        const i = waiters.indexOf(waiter)
+        if (i >= 0) waiters.splice(i, 1)
       })
     })
   }
@@ -527,7 +649,7 @@ class ConnectionImpl implements Connection {
       })
     }
     const waiters = this.writeWaiters
-    if (waiters.length === 0) return
+    if (waiters === undefined || waiters.length === 0) return
     if (error != null) return this.failWriters(this.failure ?? withoutStack(() => new SocketClosed({ operation: "send" })))
     while (waiters.length > 0 && waiters[0]!.seq <= this.writesDone) {
       const waiter = waiters.shift()!
@@ -538,6 +660,7 @@ class ConnectionImpl implements Connection {
 
   private failWriters(error: ConnectionError): void {
     const waiters = this.writeWaiters
+    if (waiters === undefined) return
     this.writeWaiters = []
     for (const waiter of waiters) {
       if (waiter.timer !== undefined) clearTimeout(waiter.timer)
@@ -570,6 +693,7 @@ class ConnectionImpl implements Connection {
       if (this.closedByUs || socket.destroyed) return this.closedError("shutdown")
       // already half-closed, by us or by Node (a socket without allowHalfOpen ends when the peer does)
       if (this.shutDown || socket.writableEnded) return Effect.void
+      this.flush()
       this.shutDown = true
       const seq = ++this.writesIssued
       socket.end((this.written ??= this.onWritten.bind(this)))
@@ -580,15 +704,27 @@ class ConnectionImpl implements Connection {
   // ---------------------------------------------------------------------------
   // Closing
 
+  /**
+   * Closes after sending what sends accepted: FIN follows the batched bytes,
+   * and the fd is released once they are out (bounded by the write timeout,
+   * else by the idle timeout). Bytes of a send still waiting (one interrupted
+   * mid-write) are dropped: the socket is destroyed at once.
+   */
   closeUnsafe(): void {
     if (this.closedByUs) return
     this.closedByUs = true
     this.wake()
     const socket = this.socket
     if (socket.destroyed) return
-    // nothing left to flush: FIN, then release the fd once it is sent
-    if (socket.writable && socket.writableLength === 0) socket.destroySoon()
-    else socket.destroy()
+    this.flush()
+    if (socket.writable && (socket.writableLength === 0 || this.writesDone < this.accepted)) {
+      socket.destroySoon()
+      if (socket.writableLength > 0 && this.writeMillis !== undefined) {
+        setTimeout(destroyLingering, this.writeMillis, socket).unref()
+      }
+    } else {
+      socket.destroy()
+    }
   }
 
   get close(): Effect.Effect<void> {
@@ -664,7 +800,7 @@ class ConnectionImpl implements Connection {
   }
 
   get buffered(): number {
-    return this.buffer.length
+    return this.buffer?.length ?? 0
   }
 
   get bytesWritten(): number {
