@@ -6,7 +6,10 @@
  * (`(conn) => Effect.gen(function*() {...})`), both from bench/echo-server.ts.
  * Servers and clients run in this one process, so the clients' allocations
  * are in both numbers alike and the difference is the handler's. The process's
- * CPU per connection is a side row (indicative: it moves with the load).
+ * CPU per connection is a side row (indicative: it moves with the load). A
+ * second case isolates the form's own cost without sockets: the handler run
+ * on a stand-in connection whose first read fails (the effect, its fiber, the
+ * generator, the exit), in allocated bytes and CPU per start.
  *
  * `npm run bench -- handler-form`; `BENCH_CONNECTIONS` (default 4,000) per
  * measurement, after `BENCH_WARMUP` (default 3) unrecorded ones of each form:
@@ -43,6 +46,22 @@ const allocatedDuring = async (body: () => Promise<void>): Promise<number> => {
     freed += event.beforeGC.heapStatistics.usedHeapSize - event.afterGC.heapStatistics.usedHeapSize
   }
   return end - start + freed
+}
+
+/** A stand-in connection: the handler's first read fails at once, so a run is the handler's start and end. */
+const stub = { receivePartial: () => Effect.fail("closed"), send: () => Effect.void } as unknown as Tcp.Connection
+const STARTS = 100_000
+
+/** One measurement of `STARTS` handler runs on the stand-in: allocated bytes per start, and CPU (ns) as side `cpu`. */
+const startSample = async (form: HandlerForm): Promise<Sample> => {
+  const handler = echoHandlers[form]
+  gc()
+  const cpu = process.cpuUsage()
+  const allocated = await allocatedDuring(async () => {
+    for (let i = 0; i < STARTS; i++) Effect.runSyncExit(handler(stub))
+  })
+  const used = process.cpuUsage(cpu)
+  return { value: allocated / STARTS, side: { cpu: (used.user + used.system) * 1000 / STARTS } }
 }
 
 /** `count` connections over `LOOPS` concurrent loops: connect, send one byte, wait for its echo, close. */
@@ -84,6 +103,8 @@ const inline = await serve("inline")
 for (let i = 0; i < WARMUP; i++) {
   await sample(hoisted)
   await sample(inline)
+  await startSample("hoisted")
+  await startSample("inline")
 }
 
 await compare("Handler form (fiberloop: hoisted; servers and clients in one process)", "inline handler", [{
@@ -94,6 +115,14 @@ await compare("Handler form (fiberloop: hoisted; servers and clients in one proc
   subject: () => sample(hoisted),
   baseline: () => sample(inline),
   side: [{ key: "cpu", name: "process CPU per connection", unit: "µs", higherIsBetter: false, target: 1 }]
+}, {
+  name: "V8 heap bytes allocated per handler start (no socket)",
+  unit: "B",
+  higherIsBetter: false,
+  target: 1,
+  subject: () => startSample("hoisted"),
+  baseline: () => startSample("inline"),
+  side: [{ key: "cpu", name: "CPU per handler start", unit: "ns", higherIsBetter: false, target: 1 }]
 }], { rounds: Number(process.env.BENCH_ROUNDS ?? 7), warmup: false })
 
 await Effect.runPromise(Scope.close(scope, Exit.void))
