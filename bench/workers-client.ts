@@ -51,7 +51,8 @@ const bounded = (n: number, task: (i: number, done: () => void) => void): Promis
 const open = async () => {
   const start = performance.now()
   const progress = setInterval(() => {
-    if (process.env.BENCH_PROGRESS !== undefined) process.stderr.write(`${localAddresses.join(",")}: ${sockets.length} open, ${failed} failed\n`)
+    if (process.env.BENCH_PROGRESS === undefined) return
+    process.stderr.write(`${localAddresses.join(",")}: ${sockets.length} open, ${failed} failed\n`)
   }, 5000)
   await bounded(count, (i, done) => {
     const localAddress = localAddresses[i % localAddresses.length]!

@@ -145,7 +145,9 @@ const run = async (kind: "fiberloop" | "raw") => {
     const echoMillis = performance.now() - echoStart
     const held = opened.reduce((n, o) => n + o.opened, 0)
     const perPid = new Map<number, number>(pids.map((pid) => [pid, 0]))
-    for (const e of echoed) for (const [pid, n] of Object.entries(e.perPid)) perPid.set(Number(pid), (perPid.get(Number(pid)) ?? 0) + n)
+    for (const e of echoed) {
+      for (const [pid, n] of Object.entries(e.perPid)) perPid.set(Number(pid), (perPid.get(Number(pid)) ?? 0) + n)
+    }
     const growth = pids.reduce((sum, pid) => sum + after.get(pid)! - before.get(pid)!, 0)
     return {
       kind,
@@ -176,9 +178,11 @@ for (const kind of kinds) results.push(await run(kind))
 
 console.log(
   `\n## workers: ${CONNECTIONS.toLocaleString("en-US")} idle connections across ${WORKERS} worker processes ` +
-    `(${CLIENTS} client processes, sources 127.0.0.2-${1 + ADDRESSES_PER_CLIENT * CLIENTS}, ${CONCURRENCY} connecting at once each)\n`
+    `(${CLIENTS} client processes, sources 127.0.0.2-${1 + ADDRESSES_PER_CLIENT * CLIENTS}, ` +
+    `${CONCURRENCY} connecting at once each)\n`
 )
-console.log(`| | ${results.map((r) => r.kind === "raw" ? "raw node:net (reusePort)" : "fiberloop (Workers)").join(" | ")} |`)
+const title = (kind: "fiberloop" | "raw") => kind === "raw" ? "raw node:net (reusePort)" : "fiberloop (Workers)"
+console.log(`| | ${results.map((r) => title(r.kind)).join(" | ")} |`)
 console.log(`|---|${results.map(() => "---").join("|")}|`)
 const row = (name: string, cell: (r: (typeof results)[number]) => string) =>
   console.log(`| ${name} | ${results.map(cell).join(" | ")} |`)
@@ -192,9 +196,13 @@ row(
 row("connections per worker", (r) => r.perWorker.map((n) => n.toLocaleString("en-US")).join(" / "))
 row("worker RSS before → after (MB)", (r) => r.before.map((b, i) => `${mb(b)}→${mb(r.after[i]!)}`).join(", "))
 row("RSS per connection", (r) => `${(r.perConnection / 1024).toFixed(2)} KB`)
-row("echo on every connection", (r) => `${r.ok.toLocaleString("en-US")} ok, ${r.bad} bad, ${(r.echoMillis / 1000).toFixed(1)} s`)
+row(
+  "echo on every connection",
+  (r) => `${r.ok.toLocaleString("en-US")} ok, ${r.bad} bad, ${(r.echoMillis / 1000).toFixed(1)} s`
+)
 if (results.length === 2) {
-  console.log(`\nRSS per connection, fiberloop / raw: ${(results[0]!.perConnection / results[1]!.perConnection).toFixed(2)}x`)
+  const ratio = results[0]!.perConnection / results[1]!.perConnection
+  console.log(`\nRSS per connection, fiberloop / raw: ${ratio.toFixed(2)}x`)
 }
 const allOk = results.every((r) => r.held === CONNECTIONS && r.ok === CONNECTIONS && r.bad === 0)
 console.log(allOk ? "\nevery connection held and echoed" : "\nNOT every connection held and echoed")

@@ -34,7 +34,8 @@ const serve = (port: number) =>
 const primary = Effect.scoped(Effect.gen(function*() {
   const group = yield* Workers.make({ count, port, stopTimeout: "10 seconds" })
   const pids = group.workers().map((w) => w.pid).join(", ")
-  yield* Effect.log(`echo server on 127.0.0.1:${group.address.port} in workers ${pids} (try: nc 127.0.0.1 ${group.address.port})`)
+  const bound = group.address.port
+  yield* Effect.log(`echo server on 127.0.0.1:${bound} in workers ${pids} (try: nc 127.0.0.1 ${bound})`)
   return yield* group.join
 }))
 

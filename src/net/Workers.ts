@@ -52,7 +52,7 @@ import type * as Connection from "./Connection.ts"
 const indexVariable = "FIBERLOOP_WORKER"
 const portVariable = "FIBERLOOP_WORKER_PORT"
 
-/** This process's worker index and port, read once; removed from the environment so its own children are not workers. */
+/** This process's worker index and port, read once; removed from the environment so its children are not workers. */
 const role: { readonly index: number; readonly port: number } | undefined = (() => {
   const index = process.env[indexVariable]
   const port = process.env[portVariable]
@@ -152,7 +152,7 @@ export interface Options {
   readonly restartWindow?: Duration.Input | undefined
   /** How long a worker may take to report listening. Default 30 seconds. */
   readonly startTimeout?: Duration.Input | undefined
-  /** How long stopping waits for a worker to exit before killing it; make it longer than `drainTimeout`. Default 10 seconds. */
+  /** How long stopping waits for a worker to exit before killing it (above `drainTimeout`). Default 10 seconds. */
   readonly stopTimeout?: Duration.Input | undefined
   /** The script every worker runs. Default `process.argv[1]`, this script. */
   readonly script?: string | undefined
@@ -228,6 +228,8 @@ interface Child {
 }
 
 const toMillis = (input: Duration.Input): number => Duration.toMillis(Duration.fromInputUnsafe(input))
+
+const format = (input: Duration.Input): string => Duration.format(Duration.fromInputUnsafe(input))
 
 const killByPid = (pid: number): void => {
   try {
@@ -328,7 +330,7 @@ export const make: (options: Options) => Effect.Effect<Group, WorkersError, Scop
           Effect.as(Deferred.await(child.exited), Option.none<Connection.Address>())
         ).pipe(Effect.timeoutOption(startTimeout))
         if (Option.isNone(first)) {
-          return { listened: false, ending: `did not report listening within ${Duration.format(Duration.fromInputUnsafe(startTimeout))}` }
+          return { listened: false, ending: `did not report listening within ${format(startTimeout)}` }
         }
         if (Option.isNone(first.value)) return { listened: false, ending: yield* Deferred.await(child.exited) }
         live.set(index, { index, pid: child.pid })
@@ -345,8 +347,7 @@ export const make: (options: Options) => Effect.Effect<Group, WorkersError, Scop
         return yield* new WorkersError({
           reason: "RestartIntensity",
           index,
-          detail: `more than ${maxRestarts} restarts within ${Duration.format(Duration.fromInputUnsafe(restartWindow))}; ` +
-            `the last worker ${ending}`
+          detail: `more than ${maxRestarts} restarts within ${format(restartWindow)}; the last worker ${ending}`
         })
       }
       restartTimes.push(now)
@@ -365,7 +366,9 @@ export const make: (options: Options) => Effect.Effect<Group, WorkersError, Scop
         // bounded: every turn is a restart, and `restart` fails past the intensity
         for (;;) {
           const { ending, listened } = yield* runOnce(index, onListening)
-          if (!listenedOnce && !listened) return yield* new WorkersError({ reason: "StartFailed", index, detail: ending })
+          if (!listenedOnce && !listened) {
+            return yield* new WorkersError({ reason: "StartFailed", index, detail: ending })
+          }
           yield* restart(index, ending)
         }
       }).pipe(Effect.tapCause((cause) => Deferred.failCause(started, cause)))

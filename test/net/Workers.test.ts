@@ -94,7 +94,7 @@ describe("Workers", () => {
         assert.include(pids, reply.pid)
       })
       assert.isAbove(new Set(replies.map((r) => r.pid)).size, 1)
-    }).pipe(Effect.timeout("40 seconds")), { timeout: 60_000 })
+    }).pipe(Effect.timeout("60 seconds")), { timeout: 90_000 })
 
   it.live("a crashed worker is restarted in its slot and the port keeps serving", () =>
     Effect.gen(function*() {
@@ -119,7 +119,7 @@ describe("Workers", () => {
         assert.include(pids, reply.pid)
       })
       assert.isFalse(isAlive(first.pid))
-    }).pipe(Effect.timeout("40 seconds")), { timeout: 60_000 })
+    }).pipe(Effect.timeout("60 seconds")), { timeout: 90_000 })
 
   it.live("more restarts than the intensity allows fail the group with a typed error", () =>
     Effect.gen(function*() {
@@ -134,7 +134,7 @@ describe("Workers", () => {
       assert.strictEqual(error.reason, "RestartIntensity")
       assert.strictEqual(error.index, 0)
       assert.include(error.detail, "exited with code 3")
-    }).pipe(Effect.timeout("40 seconds")), { timeout: 60_000 })
+    }).pipe(Effect.timeout("60 seconds")), { timeout: 90_000 })
 
   it.live("stopping lets a connection mid-conversation finish within drainTimeout, then every worker exits", () =>
     Effect.gen(function*() {
@@ -160,7 +160,7 @@ describe("Workers", () => {
       // the workers exited by themselves, long before stopTimeout would have killed them
       assert.isBelow(Date.now() - started, 10_000)
       for (const pid of pids) assert.isFalse(isAlive(pid), `worker ${pid} still runs`)
-    }).pipe(Effect.timeout("40 seconds")), { timeout: 60_000 })
+    }).pipe(Effect.timeout("60 seconds")), { timeout: 90_000 })
 
   it.live("a worker whose primary is killed exits; SIGTERM to a primary stops its workers", () =>
     Effect.gen(function*() {
@@ -178,7 +178,7 @@ describe("Workers", () => {
         yield* eventually(() => started.pids.every((pid) => !isAlive(pid)))
         for (const pid of started.pids) assert.isFalse(isAlive(pid), `${signal}: worker ${pid} still runs`)
       }
-    }).pipe(Effect.timeout("50 seconds")), { timeout: 60_000 })
+    }).pipe(Effect.timeout("60 seconds")), { timeout: 90_000 })
 
   it.live("a worker that cannot listen fails the start with a typed error carrying its cause", () =>
     Effect.gen(function*() {
