@@ -158,7 +158,7 @@ export interface Options {
   readonly script?: string | undefined
   /** The script's arguments. Default `process.argv.slice(2)`. */
   readonly args?: ReadonlyArray<string> | undefined
-  /** Node's own flags for the workers. Default `process.execArgv`. */
+  /** Node's own flags for the workers (leave out `--inspect`: one port for all). Default `process.execArgv`. */
   readonly execArgv?: ReadonlyArray<string> | undefined
   /** Variables added to the workers' environment (they inherit this process's). */
   readonly env?: Readonly<Record<string, string>> | undefined
