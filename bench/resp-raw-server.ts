@@ -2,8 +2,8 @@
  * The RESP server of examples/resp-server.ts written on raw `node:net`, as a
  * user who wants it fast would: a parser on 'data' events that keeps its
  * state between chunks (collecting the chunks of a long bulk and joining them
- * once), the same commands (`execute`) and limits, and one `socket.write`
- * for all the replies to one 'data' event. The baseline of bench/resp.bench.ts;
+ * once), the same commands (`execute`, on Latin-1 strings) and limits, and
+ * one `socket.write` for all the replies to one 'data' event. The baseline of bench/resp.bench.ts;
  * test/peers/resp.test.ts checks it against redis-server byte for byte too.
  *
  *   npx node bench/resp-raw-server.ts [port]   (default 6381; 0 picks a free port)
@@ -16,7 +16,6 @@ import {
   MAX_BULK,
   MAX_LINE,
   ProtocolError,
-  type Reply,
   splitInline,
   type Store
 } from "../examples/resp-server.ts"
@@ -42,7 +41,7 @@ const serveSocket = (socket: Net.Socket, store: Store): void => {
   let held: Array<Buffer> = []
   let heldLength = 0
   /** The arguments of the multibulk being read, and how many are still to come. */
-  let args: Array<Buffer> | undefined
+  let args: Array<string> | undefined
   let remaining = 0
   /** The length of the bulk being read (its `$len` line is parsed), or -1. */
   let bulkLength = -1
@@ -61,14 +60,8 @@ const serveSocket = (socket: Net.Socket, store: Store): void => {
     held = []
     heldLength = 0
 
-    let text = ""
-    const parts: Array<Buffer> = []
-    const reply = (r: Reply) => {
-      if (typeof r === "string") return void (text += r)
-      if (text.length > 0) parts.push(Buffer.from(text, "latin1"))
-      text = ""
-      parts.push(r)
-    }
+    let out = ""
+    const reply = (r: string) => void (out += r)
     let pos = 0
     for (;;) {
       if (args === undefined) {
@@ -118,7 +111,7 @@ const serveSocket = (socket: Net.Socket, store: Store): void => {
         bulkLength = length
       }
       if (pending.length - pos < bulkLength + 2) break
-      args.push(pending.subarray(pos, pos + bulkLength))
+      args.push(pending.toString("latin1", pos, pos + bulkLength))
       pos += bulkLength + 2
       bulkLength = -1
       if (--remaining === 0) {
@@ -128,9 +121,8 @@ const serveSocket = (socket: Net.Socket, store: Store): void => {
     }
     pending = pos === pending.length ? empty : pending.subarray(pos)
 
-    const out = parts.length === 0 ? text : Buffer.concat(text.length > 0 ? [...parts, Buffer.from(text, "latin1")] : parts)
-    if (closing) socket.end(out)
-    else if (out.length > 0 && !socket.write(out)) socket.pause()
+    if (closing) socket.end(out, "latin1")
+    else if (out.length > 0 && !socket.write(out, "latin1")) socket.pause()
   })
 }
 

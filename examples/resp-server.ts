@@ -12,10 +12,11 @@
  * serves reads from buffered input and coalesces the sends of a pipelined
  * batch itself. Work per peer is bounded: a line over 64 KiB, a bulk over
  * 512 MiB or more than 1,048,576 arguments is a protocol error that closes
- * the connection, like redis. Keys are binary safe (latin1 strings), values
- * are copied out of the receive buffer. Not redis: SET takes no options
- * (they get redis's "syntax error"), inline commands split on spaces without
- * quotes, CONFIG GET knows `save` and `appendonly` only.
+ * the connection, like redis. Keys, values and replies are Latin-1 strings
+ * (one character per byte: binary safe, and no `Buffer` per reply). Not
+ * redis: SET takes no options (they get redis's "syntax error"), inline
+ * commands split on white space without quotes, CONFIG GET knows `save` and
+ * `appendonly` only.
  */
 import * as Effect from "effect/Effect"
 import { Loop, Tcp } from "../src/index.ts"
@@ -24,8 +25,8 @@ import { Loop, Tcp } from "../src/index.ts"
 // Replies
 // =============================================================================
 
-/** A reply: text for fixed ASCII replies, bytes for anything carrying user bytes. */
-export type Reply = string | Buffer
+/** A reply, as a Latin-1 string (one character per byte). */
+export type Reply = string
 
 const OK = "+OK\r\n"
 const PONG = "+PONG\r\n"
@@ -50,63 +51,39 @@ export const ProtocolError = {
   invalidBulkLength: "-ERR Protocol error: invalid bulk length\r\n",
   tooBigInline: "-ERR Protocol error: too big inline request\r\n",
   tooBigBulkCount: "-ERR Protocol error: too big bulk count string\r\n",
-  /** Where a `$len` line was expected; `line` is what came instead. */
-  expectedDollar: (line: Uint8Array): Buffer => {
-    const got = line.length === 0 || line[0] === CR || line[0] === LF ? SPACE : line[0]!
-    return Buffer.from([...Buffer.from("-ERR Protocol error: expected '$', got '"), got, QUOTE, CR, LF])
-  }
+  /** Where a `$len` line was expected; `line` is what came instead (an empty line is a CR, printed as a space). */
+  expectedDollar: (line: Uint8Array): string =>
+    `-ERR Protocol error: expected '$', got '${line.length === 0 ? " " : String.fromCharCode(line[0]!)}'\r\n`
 } as const
 
-const CR = 0x0d
-const LF = 0x0a
-const SPACE = 0x20
-const QUOTE = 0x27
 const ZERO = 0x30
 const MINUS = 0x2d
 const STAR = 0x2a
 const DOLLAR = 0x24
 
 /**
- * A bulk string reply, `$<length>\r\n<bytes>\r\n`, in one buffer.
+ * A bulk string reply, `$<length>\r\n<bytes>\r\n`.
  *
  * **Example** (Replying to GET)
  *
  * ```ts
- * bulk(Buffer.from("bar")).toString() // => "$3\r\nbar\r\n"
+ * bulk("bar") // => "$3\r\nbar\r\n"
  * ```
  */
-export const bulk = (value: Uint8Array): Buffer => {
-  const header = `$${value.length}\r\n`
-  const out = Buffer.allocUnsafe(header.length + value.length + 2)
-  out.write(header, 0, "latin1")
-  out.set(value, header.length)
-  out[out.length - 2] = CR
-  out[out.length - 1] = LF
-  return out
-}
+export const bulk = (value: string): string => `$${value.length}\r\n${value}\r\n`
 
-/** Bytes up to the first NUL and at most `max` of them, as C's `%.*s` prints them. */
-const cString = (bytes: Uint8Array, max: number): Uint8Array => {
-  const nul = bytes.indexOf(0)
-  return bytes.subarray(0, Math.min(nul < 0 ? bytes.length : nul, Math.max(max, 0)))
+/** The text up to the first NUL and at most `max` characters of it, as C's `%.*s` prints it. */
+const cString = (text: string, max: number): string => {
+  const nul = text.indexOf("\0")
+  return text.slice(0, Math.min(nul < 0 ? text.length : nul, Math.max(max, 0)))
 }
 
 /** redis's text for an unknown command: the name and the arguments' first 128 bytes, CR and LF made spaces. */
-const unknownCommand = (args: ReadonlyArray<Uint8Array>): Buffer => {
-  const parts: Array<Uint8Array> = [
-    Buffer.from("-ERR unknown command '"),
-    cString(args[0]!, 128),
-    Buffer.from("', with args beginning with: ")
-  ]
-  let length = 0
-  for (let i = 1; i < args.length && length < 128; i++) {
-    const arg = cString(args[i]!, 128 - length)
-    parts.push(Buffer.from([QUOTE]), arg, Buffer.from([QUOTE, SPACE]))
-    length += arg.length + 3
-  }
-  const out = Buffer.concat([...parts, Buffer.from([CR, LF])])
-  for (let i = 0; i < out.length - 2; i++) if (out[i] === CR || out[i] === LF) out[i] = SPACE
-  return out
+const unknownCommand = (args: ReadonlyArray<string>): string => {
+  let quoted = ""
+  for (let i = 1; i < args.length && quoted.length < 128; i++) quoted += `'${cString(args[i]!, 128 - quoted.length)}' `
+  const text = `ERR unknown command '${cString(args[0]!, 128)}', with args beginning with: ${quoted}`
+  return `-${text.replace(/[\r\n]/g, " ")}\r\n`
 }
 
 // =============================================================================
@@ -114,9 +91,9 @@ const unknownCommand = (args: ReadonlyArray<Uint8Array>): Buffer => {
 // =============================================================================
 
 /**
- * The integer in `bytes` from `from` to the end, by redis's strict rules
- * (`string2ll`: optional `-`, no leading zeros, no `+` or spaces, at most 20
- * characters), or `NaN`. Exact up to 2^53.
+ * The integer in `bytes` from `from` to the end (a `*N` or `$len` line), by
+ * redis's strict rules (`string2ll`: optional `-`, no leading zeros, no `+`
+ * or spaces, at most 20 characters), or `NaN`. Exact up to 2^53.
  *
  * **Example** (A multibulk count)
  *
@@ -142,37 +119,27 @@ export const integerAt = (bytes: Uint8Array, from: number): number => {
   return negative ? -value : value
 }
 
-const isSpace = (byte: number): boolean => byte === SPACE || (byte >= 0x09 && byte <= 0x0d)
-
 /**
  * An inline command (a line typed at telnet) split into its arguments at
- * runs of white space. An empty line has none (redis ignores it).
+ * runs of white space (C's `isspace`). An empty line has none (redis ignores it).
  *
  * **Example** (A typed command)
  *
  * ```ts
- * splitInline(Buffer.from("SET  k v")).map(String) // => ["SET", "k", "v"]
+ * splitInline(Buffer.from("SET  k v")) // => ["SET", "k", "v"]
  * ```
  */
-export const splitInline = (line: Buffer): Array<Buffer> => {
-  const args: Array<Buffer> = []
-  let start = -1
-  for (let i = 0; i <= line.length; i++) {
-    if (i === line.length || isSpace(line[i]!)) {
-      if (start >= 0) args.push(line.subarray(start, i))
-      start = -1
-    } else if (start < 0) start = i
-  }
-  return args
-}
+export const splitInline = (line: Buffer): Array<string> =>
+  line.toString("latin1").split(/[ \t\n\v\f\r]+/).filter((arg) => arg.length > 0)
 
 // =============================================================================
 // Commands
 // =============================================================================
 
 /**
- * The keyspace: strings are bytes, lists are arrays (newest last). One per
- * server, shared by its connections (JavaScript runs them one at a time).
+ * The keyspace: strings (Latin-1, one character per byte) and lists as
+ * arrays (newest last). One per server, shared by its connections
+ * (JavaScript runs them one at a time).
  *
  * **Example** (A server's store)
  *
@@ -180,80 +147,81 @@ export const splitInline = (line: Buffer): Array<Buffer> => {
  * const store: Store = new Map()
  * ```
  */
-export type Store = Map<string, Buffer | Array<Buffer>>
+export type Store = Map<string, string | Array<string>>
 
 const MAX_I64 = 2n ** 63n - 1n
 const MIN_I64 = -(2n ** 63n)
+
+/** An integer as `string2ll` accepts it (see `integerAt`). */
+const INTEGER = /^(?:0|-?[1-9][0-9]{0,19})$/
 
 const incr = (store: Store, key: string): Reply => {
   const old = store.get(key)
   if (Array.isArray(old)) return WRONGTYPE
   let next: number | bigint = 1
   if (old !== undefined) {
-    const n = integerAt(old, 0)
-    if (Number.isNaN(n)) return NOT_INTEGER
+    if (!INTEGER.test(old)) return NOT_INTEGER
+    const n = Number(old)
     if (Math.abs(n) < Number.MAX_SAFE_INTEGER) next = n + 1
     else {
-      const exact = BigInt(old.toString("latin1"))
+      const exact = BigInt(old)
       if (exact > MAX_I64 || exact < MIN_I64) return NOT_INTEGER
       if (exact === MAX_I64) return OVERFLOW
       next = exact + 1n
     }
   }
   const text = String(next)
-  store.set(key, Buffer.from(text, "latin1"))
+  store.set(key, text)
   return `:${text}\r\n`
 }
 
 /** The parameters CONFIG GET reports: what redis-benchmark asks for, as a redis without persistence has them. */
 const config: Record<string, string> = { appendonly: "no", save: "" }
 
-const configGet = (args: ReadonlyArray<Buffer>): Reply => {
-  const found: Array<Uint8Array> = []
+const configGet = (args: ReadonlyArray<string>): Reply => {
+  let found = ""
+  let count = 0
   for (const name of Object.keys(config)) {
-    const asked = args.find((arg, i) => i >= 2 && arg.toString("latin1").toLowerCase() === name)
-    if (asked !== undefined) found.push(bulk(asked), bulk(Buffer.from(config[name]!)))
+    const asked = args.find((arg, i) => i >= 2 && arg.toLowerCase() === name)
+    if (asked !== undefined) {
+      found += bulk(asked) + bulk(config[name]!)
+      count += 2
+    }
   }
-  return Buffer.concat([Buffer.from(`*${found.length}\r\n`), ...found])
+  return `*${count}\r\n${found}`
 }
 
-const execute_ = (store: Store, name: string, args: ReadonlyArray<Buffer>): Reply => {
+const execute_ = (store: Store, name: string, args: ReadonlyArray<string>): Reply => {
   const n = args.length
   switch (name) {
     case "get": {
       if (n !== 2) return arityError(name)
-      const value = store.get(args[1]!.toString("latin1"))
+      const value = store.get(args[1]!)
       return value === undefined ? NIL : Array.isArray(value) ? WRONGTYPE : bulk(value)
     }
     case "set":
       if (n < 3) return arityError(name)
       if (n > 3) return SYNTAX
-      store.set(args[1]!.toString("latin1"), Buffer.from(args[2]!))
+      store.set(args[1]!, args[2]!)
       return OK
     case "ping":
       return n === 1 ? PONG : n === 2 ? bulk(args[1]!) : arityError(name)
     case "echo":
       return n === 2 ? bulk(args[1]!) : arityError(name)
     case "incr":
-      return n === 2 ? incr(store, args[1]!.toString("latin1")) : arityError(name)
+      return n === 2 ? incr(store, args[1]!) : arityError(name)
     case "lpush": {
       if (n < 3) return arityError(name)
-      const key = args[1]!.toString("latin1")
+      const key = args[1]!
       let list = store.get(key)
       if (list === undefined) store.set(key, list = [])
       else if (!Array.isArray(list)) return WRONGTYPE
-      for (let i = 2; i < n; i++) list.push(Buffer.from(args[i]!))
+      for (let i = 2; i < n; i++) list.push(args[i]!)
       return `:${list.length}\r\n`
     }
     case "config": {
       if (n < 2) return arityError(name)
-      if (args[1]!.toString("latin1").toLowerCase() !== "get") {
-        return Buffer.concat([
-          Buffer.from("-ERR unknown subcommand '"),
-          cString(args[1]!, 128),
-          Buffer.from("'. Try CONFIG HELP.\r\n")
-        ])
-      }
+      if (args[1]!.toLowerCase() !== "get") return `-ERR unknown subcommand '${cString(args[1]!, 128)}'. Try CONFIG HELP.\r\n`
       return n < 3 ? arityError("config|get") : configGet(args)
     }
     default:
@@ -262,19 +230,19 @@ const execute_ = (store: Store, name: string, args: ReadonlyArray<Buffer>): Repl
 }
 
 /**
- * Runs one command (its name and arguments, as received) against `store`
- * and returns redis's reply.
+ * Runs one command (its name and arguments, as received, in Latin-1)
+ * against `store` and returns redis's reply.
  *
  * **Example** (SET then GET)
  *
  * ```ts
  * const store: Store = new Map()
- * execute(store, ["SET", "k", "v"].map((s) => Buffer.from(s))) // => "+OK\r\n"
- * execute(store, ["GET", "k"].map((s) => Buffer.from(s))).toString() // => "$1\r\nv\r\n"
+ * execute(store, ["SET", "k", "v"]) // => "+OK\r\n"
+ * execute(store, ["GET", "k"]) // => "$1\r\nv\r\n"
  * ```
  */
-export const execute = (store: Store, args: ReadonlyArray<Buffer>): Reply =>
-  execute_(store, args[0]!.toString("latin1").toLowerCase(), args)
+export const execute = (store: Store, args: ReadonlyArray<string>): Reply =>
+  execute_(store, args[0]!.toLowerCase(), args)
 
 // =============================================================================
 // The server
@@ -308,25 +276,25 @@ export const makeHandler = (store: Store) => {
     for (;;) {
       session.inBulk = false
       const line = yield* conn.receiveBytes("*l")
-      let args: Array<Buffer>
+      let args: Array<string>
       if (line[0] === STAR) {
         const count = integerAt(line, 1)
-        if (!(count <= MAX_ARGUMENTS)) return yield* conn.send(ProtocolError.invalidMultibulkLength)
+        if (!(count <= MAX_ARGUMENTS)) return yield* conn.send(ProtocolError.invalidMultibulkLength, "latin1")
         if (count <= 0) continue
         session.inBulk = true
         args = []
         for (let i = 0; i < count; i++) {
           const header = yield* conn.receiveBytes("*l")
-          if (header[0] !== DOLLAR) return yield* conn.send(ProtocolError.expectedDollar(header))
+          if (header[0] !== DOLLAR) return yield* conn.send(ProtocolError.expectedDollar(header), "latin1")
           const length = integerAt(header, 1)
-          if (!(length >= 0 && length <= MAX_BULK)) return yield* conn.send(ProtocolError.invalidBulkLength)
-          args.push((yield* conn.receiveBytes(length + 2)).subarray(0, length))
+          if (!(length >= 0 && length <= MAX_BULK)) return yield* conn.send(ProtocolError.invalidBulkLength, "latin1")
+          args.push((yield* conn.receive(length + 2, "latin1")).slice(0, length))
         }
       } else {
         args = splitInline(line)
         if (args.length === 0) continue
       }
-      yield* conn.send(execute(store, args))
+      yield* conn.send(execute(store, args), "latin1")
     }
   })
 
@@ -335,7 +303,7 @@ export const makeHandler = (store: Store) => {
     return yield* commands(conn, session).pipe(
       Effect.catchTag(
         "LineTooLong",
-        () => conn.send(session.inBulk ? ProtocolError.tooBigBulkCount : ProtocolError.tooBigInline)
+        () => conn.send(session.inBulk ? ProtocolError.tooBigBulkCount : ProtocolError.tooBigInline, "latin1")
       )
     )
   })
