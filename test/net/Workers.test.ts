@@ -162,6 +162,19 @@ describe("Workers", () => {
       for (const pid of pids) assert.isFalse(isAlive(pid), `worker ${pid} still runs`)
     }).pipe(Effect.timeout("60 seconds")), { timeout: 90_000 })
 
+  it.live("a worker that does not exit within stopTimeout is killed by PID", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const workers = yield* group({ count: 1, stopTimeout: "1 second" }).pipe(Scope.provide(scope))
+      const hung = yield* Effect.flatMap(client(workers.address.port), (c) => c.ask("hang"))
+      assert.strictEqual(hung.text, "hung")
+      const started = Date.now()
+      yield* Scope.close(scope, Exit.void).pipe(Effect.timeout("15 seconds"))
+      // its server would drain for 5 seconds, then wait forever for the uninterruptible handler
+      assert.isBelow(Date.now() - started, 5_000)
+      assert.isFalse(isAlive(hung.pid))
+    }).pipe(Effect.timeout("60 seconds")), { timeout: 90_000 })
+
   it.live("a worker whose primary is killed exits; SIGTERM to a primary stops its workers", () =>
     Effect.gen(function*() {
       for (const signal of ["SIGKILL", "SIGTERM"] as const) {
