@@ -231,7 +231,9 @@ const toMillis = (input: Duration.Input): number => Duration.toMillis(Duration.f
 
 const format = (input: Duration.Input): string => Duration.format(Duration.fromInputUnsafe(input))
 
+/** Kills one process; never 0 or below (`kill` would signal a whole process group). */
 const killByPid = (pid: number): void => {
+  if (pid <= 0) return
   try {
     process.kill(pid, "SIGKILL")
   } catch {
@@ -321,7 +323,7 @@ export const make: (options: Options) => Effect.Effect<Group, WorkersError, Scop
         )
       })
 
-    /** Runs one worker process until it exits; how it ended, or `undefined` if it never listened. */
+    /** Runs one worker process until it exits: how it ended, and whether it listened first. */
     const runOnce = (index: number, onListening: (address: Connection.Address) => void) =>
       Effect.gen(function*() {
         const child = yield* Effect.acquireRelease(spawn(index), stop)
