@@ -254,6 +254,42 @@ const destroyLingering = (socket: Net.Socket): void => {
 const toMillis = (input: Duration.Input | undefined): number | undefined =>
   input === undefined ? undefined : Duration.toMillis(Duration.fromInputUnsafe(input))
 
+/** A connection's limits, and its timeouts in milliseconds. */
+interface Settings {
+  readonly maxLineLength: number
+  readonly maxAll: number
+  readonly highWaterMark: number
+  readonly readMillis: number | undefined
+  readonly writeMillis: number | undefined
+  readonly idleMillis: number | undefined
+}
+
+const timeoutsOf = (timeouts: Timeouts | undefined) => ({
+  readMillis: toMillis(timeouts?.read),
+  writeMillis: toMillis(timeouts?.write),
+  idleMillis: toMillis(timeouts?.idle)
+})
+
+const resolve = (options: Options | undefined): Settings => ({
+  maxLineLength: options?.maxLineLength ?? 65536,
+  maxAll: options?.maxAll ?? 16 * 1024 * 1024,
+  highWaterMark: options?.highWaterMark ?? 65536,
+  ...timeoutsOf(options)
+})
+
+const defaults = resolve(undefined)
+/** Settings by options object: a server passes one options object for all its connections, so they share one. */
+const resolved = new WeakMap<Options, Settings>()
+const settingsOf = (options: Options | undefined): Settings => {
+  if (options === undefined) return defaults
+  let settings = resolved.get(options)
+  if (settings === undefined) {
+    settings = resolve(options)
+    resolved.set(options, settings)
+  }
+  return settings
+}
+
 const family = (f: string | undefined): "IPv4" | "IPv6" => (f === "IPv6" ? "IPv6" : "IPv4")
 /**
  * End of stream with nothing unread: the usual end of every conversation. One
@@ -272,9 +308,19 @@ const endOfStream = withoutStack(() => new ConnectionClosed({ partial: new Uint8
  * runs, and every run attempts again.
  */
 const inline = <A>(attempt: () => Effect.Effect<A, ConnectionError>): Effect.Effect<A, ConnectionError> => {
-  const effect = Effect.suspend(attempt)
-  ;(effect as { [Symbol.iterator]: unknown })[Symbol.iterator] = () => new SingleShotGen(attempt())
+  const effect = Effect.suspend(attempt) as Effect.Effect<A, ConnectionError> & Inline
+  effect[kAttempt] = attempt
+  effect[Symbol.iterator] = iterateInline
   return effect
+}
+const kAttempt = Symbol.for("fiberloop/net/Connection/attempt")
+interface Inline {
+  [kAttempt]: () => Effect.Effect<any, ConnectionError>
+  [Symbol.iterator]: typeof iterateInline
+}
+/** The iterator of every inline effect (one function, not a closure per effect). */
+function iterateInline(this: Inline): any {
+  return new SingleShotGen(this[kAttempt]())
 }
 
 /** A send waiting for its bytes to reach the kernel. */
@@ -305,12 +351,8 @@ class ConnectionImpl implements Connection {
   /** How the waiting reader decodes its unit; `undefined` for bytes. */
   private wantEncoding: BufferEncoding | undefined = undefined
   private readTimer: ReturnType<typeof setTimeout> | undefined = undefined
-  private readMillis: number | undefined
-  private writeMillis: number | undefined
-  private idleMillis: number | undefined
-  private readonly maxLineLength: number
-  private readonly maxAll: number
-  private readonly highWaterMark: number
+  /** Limits and timeouts, shared with every connection made with the same options until `setTimeouts`. */
+  private settings: Settings
   // the effects of the usual reads, made on first use and reused
   private lineText: Effect.Effect<string, ConnectionError> | undefined = undefined
   private lineBytes: Effect.Effect<Buffer, ConnectionError> | undefined = undefined
@@ -322,12 +364,7 @@ class ConnectionImpl implements Connection {
 
   constructor(socket: Net.Socket, options: Options | undefined) {
     this.socket = socket
-    this.maxLineLength = options?.maxLineLength ?? 65536
-    this.maxAll = options?.maxAll ?? 16 * 1024 * 1024
-    this.highWaterMark = options?.highWaterMark ?? 65536
-    this.readMillis = toMillis(options?.read)
-    this.writeMillis = toMillis(options?.write)
-    this.idleMillis = toMillis(options?.idle)
+    this.settings = settingsOf(options)
     this.attach(socket)
   }
 
@@ -340,8 +377,8 @@ class ConnectionImpl implements Connection {
     owned.on("end", onEnd)
     owned.on("error", onError)
     owned.on("close", onClose)
-    if (this.idleMillis !== undefined) {
-      owned.setTimeout(this.idleMillis)
+    if (this.settings.idleMillis !== undefined) {
+      owned.setTimeout(this.settings.idleMillis)
       owned.on("timeout", onIdle)
     }
   }
@@ -368,7 +405,7 @@ class ConnectionImpl implements Connection {
     const buffer = (this.buffer ??= new ReadBuffer())
     buffer.push(chunk)
     if (this.resumeRead !== undefined) this.wake()
-    if (this.resumeRead === undefined && buffer.length >= this.highWaterMark) this.socket.pause()
+    if (this.resumeRead === undefined && buffer.length >= this.settings.highWaterMark) this.socket.pause()
   }
 
   end(): void {
@@ -400,7 +437,7 @@ class ConnectionImpl implements Connection {
       this.failure = withoutStack(() =>
         new ConnectionTimeout({
           phase: "idle",
-          timeoutMillis: this.idleMillis,
+          timeoutMillis: this.settings.idleMillis,
           host: this.socket.remoteAddress,
           port: this.socket.remotePort
         })
@@ -437,7 +474,7 @@ class ConnectionImpl implements Connection {
     resume(Effect.fail(withoutStack(() =>
       new ConnectionTimeout({
         phase: "read",
-        timeoutMillis: this.readMillis,
+        timeoutMillis: this.settings.readMillis,
         host: this.socket.remoteAddress,
         port: this.socket.remotePort
       })
@@ -456,7 +493,8 @@ class ConnectionImpl implements Connection {
     return Effect.callback<any, ConnectionError>((resume) => {
       this.resumeRead = resume
       if (this.socket.isPaused()) this.socket.resume()
-      if (this.readMillis !== undefined) this.readTimer = setTimeout(() => this.readTimeout(), this.readMillis)
+      const millis = this.settings.readMillis
+      if (millis !== undefined) this.readTimer = setTimeout(() => this.readTimeout(), millis)
       return cancel
     })
   }
@@ -474,28 +512,29 @@ class ConnectionImpl implements Connection {
     const buffer = this.buffer
     let unit: Take
     if (buffer === undefined) unit = undefined
-    else if (pattern === "*l") unit = buffer.takeLine(this.maxLineLength)
+    else if (pattern === "*l") unit = buffer.takeLine(this.settings.maxLineLength)
     else if (pattern === PARTIAL) unit = buffer.takeUpTo(max)
     else if (typeof pattern === "number") unit = buffer.takeExactly(pattern)
     else if (pattern === "*a") {
-      if (buffer.length > this.maxAll) return this.streamTooLong()
+      if (buffer.length > this.settings.maxAll) return this.streamTooLong()
       unit = this.eof ? buffer.takeAll() : undefined
     } else {
       const until = pattern.until
-      unit = buffer.takeUntil(typeof until === "string" ? this.encoded(until) : until, this.maxLineLength)
+      const delimiter = typeof until === "string" ? this.encoded(until) : until
+      unit = buffer.takeUntil(delimiter, this.settings.maxLineLength)
     }
     if (unit === tooLong) {
       // not fatal: the buffer drops the rest of the unit as it comes, and the handler may answer
       return Effect.fail(withoutStack(() =>
         new LineTooLong({
-          maxLineLength: this.maxLineLength,
+          maxLineLength: this.settings.maxLineLength,
           host: this.socket.remoteAddress,
           port: this.socket.remotePort
         })
       ))
     }
     if (unit !== undefined) {
-      if (this.socket.isPaused() && buffer!.length < this.highWaterMark) this.socket.resume()
+      if (this.socket.isPaused() && buffer!.length < this.settings.highWaterMark) this.socket.resume()
       return Effect.succeed(encoding === undefined ? unit : unit.toString(encoding))
     }
     if (this.failure !== undefined) return Effect.fail(this.failure)
@@ -520,7 +559,7 @@ class ConnectionImpl implements Connection {
   private streamTooLong(): Effect.Effect<never, StreamTooLong> {
     return Effect.fail(withoutStack(() =>
       new StreamTooLong({
-        maxAll: this.maxAll,
+        maxAll: this.settings.maxAll,
         buffered: this.buffer?.length ?? 0,
         host: this.socket.remoteAddress,
         port: this.socket.remotePort
@@ -628,7 +667,8 @@ class ConnectionImpl implements Connection {
   private flushed(seq: number): Effect.Effect<void, ConnectionError> {
     return Effect.callback<void, ConnectionError>((resume) => {
       const waiter: WriteWaiter = { seq, resume, timer: undefined }
-      if (this.writeMillis !== undefined) waiter.timer = setTimeout(() => this.writeTimeout(), this.writeMillis)
+      const millis = this.settings.writeMillis
+      if (millis !== undefined) waiter.timer = setTimeout(() => this.writeTimeout(), millis)
       ;(this.writeWaiters ??= []).push(waiter)
       return Effect.sync(() => {
         if (waiter.timer !== undefined) clearTimeout(waiter.timer)
@@ -650,7 +690,9 @@ class ConnectionImpl implements Connection {
     }
     const waiters = this.writeWaiters
     if (waiters === undefined || waiters.length === 0) return
-    if (error != null) return this.failWriters(this.failure ?? withoutStack(() => new SocketClosed({ operation: "send" })))
+    if (error != null) {
+      return this.failWriters(this.failure ?? withoutStack(() => new SocketClosed({ operation: "send" })))
+    }
     while (waiters.length > 0 && waiters[0]!.seq <= this.writesDone) {
       const waiter = waiters.shift()!
       if (waiter.timer !== undefined) clearTimeout(waiter.timer)
@@ -672,7 +714,7 @@ class ConnectionImpl implements Connection {
     this.failure ??= withoutStack(() =>
       new ConnectionTimeout({
         phase: "write",
-        timeoutMillis: this.writeMillis,
+        timeoutMillis: this.settings.writeMillis,
         host: this.socket.remoteAddress,
         port: this.socket.remotePort
       })
@@ -719,8 +761,8 @@ class ConnectionImpl implements Connection {
     this.flush()
     if (socket.writable && (socket.writableLength === 0 || this.writesDone < this.accepted)) {
       socket.destroySoon()
-      if (socket.writableLength > 0 && this.writeMillis !== undefined) {
-        setTimeout(destroyLingering, this.writeMillis, socket).unref()
+      if (socket.writableLength > 0 && this.settings.writeMillis !== undefined) {
+        setTimeout(destroyLingering, this.settings.writeMillis, socket).unref()
       }
     } else {
       socket.destroy()
@@ -776,12 +818,11 @@ class ConnectionImpl implements Connection {
 
   setTimeouts(timeouts: Timeouts): Effect.Effect<void> {
     return Effect.sync(() => {
-      this.readMillis = toMillis(timeouts.read)
-      this.writeMillis = toMillis(timeouts.write)
-      this.idleMillis = toMillis(timeouts.idle)
+      const settings = { ...this.settings, ...timeoutsOf(timeouts) }
+      this.settings = settings
       this.socket.off("timeout", onIdle)
-      this.socket.setTimeout(this.idleMillis ?? 0)
-      if (this.idleMillis !== undefined) this.socket.on("timeout", onIdle)
+      this.socket.setTimeout(settings.idleMillis ?? 0)
+      if (settings.idleMillis !== undefined) this.socket.on("timeout", onIdle)
     })
   }
 
