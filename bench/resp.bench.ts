@@ -64,7 +64,9 @@ const kinds: ReadonlyArray<Kind> = ["fiberloop", "raw", "redis"]
 const withServer = async <A>(kind: Kind, body: (port: number, pid: number) => Promise<A>): Promise<A> => {
   const [command, args] = serverCommand(["--expose-gc", serverScript, kind])
   const redisPort = kind === "redis" ? await freePort() : 0
-  const redisArgs = ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir]
+  const redisArgs = [
+    "--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir
+  ]
   // serverCommand decides the pinning; for redis-server, the same command with redis-server in node's place
   const child = kind !== "redis"
     ? spawn(command, args, { stdio: ["pipe", "pipe", "inherit"] })
@@ -133,7 +135,8 @@ const median = (xs: ReadonlyArray<number>): number => {
 const fmt = (n: number): string => n >= 100 ? Math.round(n).toLocaleString("en-US") : n.toFixed(n >= 10 ? 1 : 2)
 
 console.log(
-  `\n## RESP under redis-benchmark: fiberloop example vs raw node:net vs redis-server (${ROUNDS} rounds, A/B/C interleaved, medians)\n`
+  `\n## RESP under redis-benchmark: fiberloop example vs raw node:net vs redis-server ` +
+    `(${ROUNDS} rounds, A/B/C interleaved, medians)\n`
 )
 console.log(`| case | fiberloop | raw node | redis-server | vs raw (target >= ${TARGET}x) | vs redis-server |`)
 console.log("|---|---|---|---|---|---|")
@@ -165,5 +168,7 @@ for (const c of cases) {
   line("requests/s", "/s", (m) => m.rps, true)
   line("server CPU/request", "µs", (m) => m.cpuMicrosPerRequest, false)
 }
-console.log(`\nTarget: fiberloop >= ${TARGET}x raw node requests/s (and <= ${(1 / TARGET).toFixed(2)}x its CPU per request).`)
+console.log(
+  `\nTarget: fiberloop >= ${TARGET}x raw node requests/s (and <= ${(1 / TARGET).toFixed(2)}x its CPU per request).`
+)
 for (const v of verdicts) console.log(`- ${v}`)

@@ -51,7 +51,7 @@ export const ProtocolError = {
   invalidBulkLength: "-ERR Protocol error: invalid bulk length\r\n",
   tooBigInline: "-ERR Protocol error: too big inline request\r\n",
   tooBigBulkCount: "-ERR Protocol error: too big bulk count string\r\n",
-  /** Where a `$len` line was expected; `line` is what came instead (an empty line is a CR, printed as a space). */
+  /** Where a `$len` line was expected; `line` came instead (an empty one is a CR, printed as a space). */
   expectedDollar: (line: Uint8Array): string =>
     `-ERR Protocol error: expected '$', got '${line.length === 0 ? " " : String.fromCharCode(line[0]!)}'\r\n`
 } as const
@@ -221,7 +221,9 @@ const execute_ = (store: Store, name: string, args: ReadonlyArray<string>): Repl
     }
     case "config": {
       if (n < 2) return arityError(name)
-      if (args[1]!.toLowerCase() !== "get") return `-ERR unknown subcommand '${cString(args[1]!, 128)}'. Try CONFIG HELP.\r\n`
+      if (args[1]!.toLowerCase() !== "get") {
+        return `-ERR unknown subcommand '${cString(args[1]!, 128)}'. Try CONFIG HELP.\r\n`
+      }
       return n < 3 ? arityError("config|get") : configGet(args)
     }
     default:
@@ -334,7 +336,8 @@ if (import.meta.main) {
   const port = Number(process.argv[2] ?? 6380)
   Loop.run(Effect.scoped(Effect.gen(function*() {
     const server = yield* serve({ port })
-    yield* Effect.log(`RESP server on ${server.address.host}:${server.address.port} (try: redis-cli -p ${server.address.port} PING)`)
+    const { host, port: bound } = server.address
+    yield* Effect.log(`RESP server on ${host}:${bound} (try: redis-cli -p ${bound} PING)`)
     return yield* Effect.never
   })))
 }

@@ -19,7 +19,8 @@ describe("examples/resp-server", () => {
       // one write: inline, multibulk (a value with CRLF inside), and inline again
       yield* rawWrite(
         socket,
-        "PING\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$12\r\nhello\r\nthere\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\nINCR n\r\nincr n\n"
+        "PING\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$12\r\nhello\r\nthere\r\n" +
+          "*2\r\n$3\r\nGET\r\n$1\r\nk\r\nINCR n\r\nincr n\n"
       )
       assert.strictEqual(yield* Fiber.join(reply), expected)
       server.child.kill("SIGINT")

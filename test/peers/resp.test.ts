@@ -225,8 +225,8 @@ describe("outside peers: RESP (examples/resp-server.ts)", () => {
         assert.strictEqual(baseline.toString("latin1"), expected.toString("latin1"), `raw: ${script.name}`)
       }
       // a few replies spelled out, so that the comparison is not between two wrong answers
-      const first = (yield* converse(redis, { name: "spot checks", writes: [b("INCR spot\r\nLPUSH spot x\r\nfoo 1\r\n")] }))
-        .toString("latin1")
+      const spot = { name: "spot checks", writes: [b("INCR spot\r\nLPUSH spot x\r\nfoo 1\r\n")] }
+      const first = (yield* converse(redis, spot)).toString("latin1")
       assert.strictEqual(
         first,
         ":1\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n" +
@@ -251,7 +251,10 @@ describe("outside peers: RESP (examples/resp-server.ts)", () => {
       assert.strictEqual(yield* cli("SET", "greeting", "hello world"), "OK")
       assert.strictEqual(yield* cli("GET", "greeting"), "hello world")
       assert.strictEqual(yield* cli("INCR", "visits"), "1")
-      assert.strictEqual(yield* cli("LPUSH", "greeting", "x"), "WRONGTYPE Operation against a key holding the wrong kind of value")
+      assert.strictEqual(
+        yield* cli("LPUSH", "greeting", "x"),
+        "WRONGTYPE Operation against a key holding the wrong kind of value"
+      )
 
       const tests = ["PING_INLINE", "PING_MBULK", "SET", "GET", "INCR", "LPUSH"]
       for (const target of [port, String(yield* rawServer)]) {
