@@ -32,6 +32,7 @@ import {
   withoutStack
 } from "./Errors.ts"
 import { type Pattern, ReadBuffer, type Take, tooLong } from "./ReadBuffer.ts"
+import { Writer } from "./internal/Writer.ts"
 import * as Tls from "./Tls.ts"
 
 export type { Pattern } from "./ReadBuffer.ts"
@@ -244,12 +245,6 @@ function onClose(this: OwnedSocket) {
 function onIdle(this: OwnedSocket) {
   this[kOwner]!.idle()
 }
-/** The end-of-turn flush of a batch of sends (scheduled once per batch). */
-const flushAtEndOfTurn = (conn: ConnectionImpl): void => conn.flush()
-/** Ends a closed socket whose flush outlived the write timeout. */
-const destroyLingering = (socket: Net.Socket): void => {
-  socket.destroy()
-}
 
 const toMillis = (input: Duration.Input | undefined): number | undefined =>
   input === undefined ? undefined : Duration.toMillis(Duration.fromInputUnsafe(input))
@@ -323,28 +318,15 @@ function iterateInline(this: Inline): any {
   return new SingleShotGen(this[kAttempt]())
 }
 
-/** A send waiting for its bytes to reach the kernel. */
-interface WriteWaiter {
-  readonly seq: number
-  readonly resume: (effect: Effect.Effect<void, ConnectionError>) => void
-  timer: ReturnType<typeof setTimeout> | undefined
-}
-
 /** What the waiting reader asked for. */
 const PARTIAL = -1
 const noBytes = Buffer.alloc(0)
 
-class ConnectionImpl implements Connection {
-  socket: OwnedSocket
+class ConnectionImpl extends Writer implements Connection {
+  declare socket: OwnedSocket
   /** Made when the first bytes arrive (an idle connection holds none). */
   private buffer: ReadBuffer | undefined = undefined
   private eof = false
-  /** A fatal condition: the connection can no longer be read or written. */
-  private failure: ConnectionError | undefined = undefined
-  private closedByUs = false
-  private shutDown = false
-  /** Sends are being gathered (the socket is corked) to go out in one write. */
-  private batching = false
   private resumeRead: ((effect: Effect.Effect<any, ConnectionError>) => void) | undefined = undefined
   private want: Pattern | typeof PARTIAL = "*l"
   private wantMax = 0
@@ -363,9 +345,17 @@ class ConnectionImpl implements Connection {
   private wait: Effect.Effect<any, ConnectionError> | undefined = undefined
 
   constructor(socket: Net.Socket, options: Options | undefined) {
-    this.socket = socket
+    super(socket)
     this.settings = settingsOf(options)
     this.attach(socket)
+  }
+
+  protected get writeMillis(): number | undefined {
+    return this.settings.writeMillis
+  }
+
+  protected inputBuffered(): boolean {
+    return this.buffer !== undefined && this.buffer.length > 0
   }
 
   /** Listens to `socket`; used at construction and after a TLS upgrade. */
@@ -427,9 +417,7 @@ class ConnectionImpl implements Connection {
   /** The socket is gone: wake the reader, and fail sends whose callbacks will never come. */
   closed(): void {
     this.wake()
-    if (this.writeWaiters !== undefined && this.writeWaiters.length > 0) {
-      this.failWriters(this.failure ?? withoutStack(() => new SocketClosed({ operation: "send" })))
-    }
+    this.failSends()
   }
 
   idle(): void {
@@ -603,170 +591,21 @@ class ConnectionImpl implements Connection {
   }
 
   // ---------------------------------------------------------------------------
-  // Writing
+  // Writing (the write side, batching included, is `Writer`)
 
   send(data: string | Uint8Array, encoding?: BufferEncoding): Effect.Effect<void, ConnectionError> {
     return inline(() => this.write(data, encoding))
   }
 
-  /**
-   * Writes issued and write callbacks received. Node completes writes in
-   * order, so a send that could not be flushed at once waits until the
-   * callback count reaches its own number. Several fibers may send at once.
-   */
-  private writesIssued = 0
-  private writesDone = 0
-  /** The last write a batch accepted without waiting: close flushes up to it. */
-  private accepted = 0
-  /** Sends waiting for their bytes to reach the kernel, made when the first one waits. */
-  private writeWaiters: Array<WriteWaiter> | undefined = undefined
-  /** The write callback, made on the first write (idle connections never need it). */
-  private written: ((error?: Error | null) => void) | undefined = undefined
-
-  private write(data: string | Uint8Array, encoding: BufferEncoding | undefined): Effect.Effect<void, ConnectionError> {
-    const socket = this.socket
-    if (this.failure !== undefined) return Effect.fail(this.failure)
-    if (this.closedByUs || socket.destroyed) return this.closedError("send")
-    if (this.shutDown || !socket.writable) return this.closedError("send after shutdown")
-    // input is waiting: the handler is answering pipelined requests, and its replies go out together
-    if (
-      !this.batching && this.buffer !== undefined && this.buffer.length > 0 &&
-      data.length < socket.writableHighWaterMark
-    ) {
-      this.batching = true
-      socket.cork()
-      process.nextTick(flushAtEndOfTurn, this)
-    }
-    const seq = ++this.writesIssued
-    const callback = (this.written ??= this.onWritten.bind(this))
-    const room = encoding === undefined ? socket.write(data, callback) : socket.write(data, encoding, callback)
-    if (this.batching) {
-      if (room) {
-        this.accepted = seq
-        return Effect.void
-      }
-      // the batch is full: send it, and wait like any send if the kernel does not take it all
-      this.flush()
-    }
-    // handed to the kernel already: nothing to wait for
-    if (socket.writableLength === 0) return Effect.void
-    return this.flushed(seq)
-  }
-
-  /** Sends the batched bytes (one write), if a batch is open. */
-  flush(): void {
-    if (!this.batching) return
-    this.batching = false
-    this.socket.uncork()
-  }
-
-  /**
-   * Waits until write (or end) number `seq` has been called back, bounded by
-   * the write timeout; fails when the socket fails or closes first.
-   */
-  private flushed(seq: number): Effect.Effect<void, ConnectionError> {
-    return Effect.callback<void, ConnectionError>((resume) => {
-      const waiter: WriteWaiter = { seq, resume, timer: undefined }
-      const millis = this.settings.writeMillis
-      if (millis !== undefined) waiter.timer = setTimeout(() => this.writeTimeout(), millis)
-      ;(this.writeWaiters ??= []).push(waiter)
-      return Effect.sync(() => {
-        if (waiter.timer !== undefined) clearTimeout(waiter.timer)
-        const waiters = this.writeWaiters!
-        const i = waiters.indexOf(waiter)
-        if (i >= 0) waiters.splice(i, 1)
-      })
-    })
-  }
-
-  private onWritten(error?: Error | null): void {
-    this.writesDone++
-    if (error != null && this.failure === undefined && !this.closedByUs) {
-      this.failure = fromNodeError(error, {
-        host: this.socket.remoteAddress,
-        port: this.socket.remotePort,
-        operation: "send"
-      })
-    }
-    const waiters = this.writeWaiters
-    if (waiters === undefined || waiters.length === 0) return
-    if (error != null) {
-      return this.failWriters(this.failure ?? withoutStack(() => new SocketClosed({ operation: "send" })))
-    }
-    while (waiters.length > 0 && waiters[0]!.seq <= this.writesDone) {
-      const waiter = waiters.shift()!
-      if (waiter.timer !== undefined) clearTimeout(waiter.timer)
-      waiter.resume(Effect.void)
-    }
-  }
-
-  private failWriters(error: ConnectionError): void {
-    const waiters = this.writeWaiters
-    if (waiters === undefined) return
-    this.writeWaiters = []
-    for (const waiter of waiters) {
-      if (waiter.timer !== undefined) clearTimeout(waiter.timer)
-      waiter.resume(Effect.fail(error))
-    }
-  }
-
-  private writeTimeout(): void {
-    this.failure ??= withoutStack(() =>
-      new ConnectionTimeout({
-        phase: "write",
-        timeoutMillis: this.settings.writeMillis,
-        host: this.socket.remoteAddress,
-        port: this.socket.remotePort
-      })
-    )
-    this.socket.destroy()
-    this.failWriters(this.failure)
-  }
-
-  /**
-   * `end` queues the FIN behind unsent bytes, and its callback counts as one
-   * more write: shutdown waits like a send, under the write timeout, and fails
-   * like one when the socket errors or closes first.
-   */
-  get shutdown(): Effect.Effect<void, ConnectionError> {
-    return Effect.suspend(() => {
-      const socket = this.socket
-      if (this.failure !== undefined) return Effect.fail(this.failure)
-      if (this.closedByUs || socket.destroyed) return this.closedError("shutdown")
-      // already half-closed, by us or by Node (a socket without allowHalfOpen ends when the peer does)
-      if (this.shutDown || socket.writableEnded) return Effect.void
-      this.flush()
-      this.shutDown = true
-      const seq = ++this.writesIssued
-      socket.end((this.written ??= this.onWritten.bind(this)))
-      return this.flushed(seq)
-    })
-  }
-
   // ---------------------------------------------------------------------------
   // Closing
 
-  /**
-   * Closes after sending what sends accepted: FIN follows the batched bytes,
-   * and the fd is released once they are out (bounded by the write timeout,
-   * else by the idle timeout). Bytes of a send still waiting (one interrupted
-   * mid-write) are dropped: the socket is destroyed at once.
-   */
+  /** Closes after sending what sends accepted (see `Writer.closeSocket`); wakes the reader. */
   closeUnsafe(): void {
     if (this.closedByUs) return
     this.closedByUs = true
     this.wake()
-    const socket = this.socket
-    if (socket.destroyed) return
-    this.flush()
-    if (socket.writable && (socket.writableLength === 0 || this.writesDone < this.accepted)) {
-      socket.destroySoon()
-      if (socket.writableLength > 0 && this.settings.writeMillis !== undefined) {
-        setTimeout(destroyLingering, this.settings.writeMillis, socket).unref()
-      }
-    } else {
-      socket.destroy()
-    }
+    this.closeSocket()
   }
 
   get close(): Effect.Effect<void> {
@@ -775,12 +614,6 @@ class ConnectionImpl implements Connection {
 
   get isClosed(): boolean {
     return this.closedByUs
-  }
-
-  private closedError(operation: string): Effect.Effect<never, SocketClosed> {
-    return Effect.fail(withoutStack(() =>
-      new SocketClosed({ operation, host: this.socket.remoteAddress, port: this.socket.remotePort })
-    ))
   }
 
   // ---------------------------------------------------------------------------

@@ -1,0 +1,226 @@
+/**
+ * The write side of a `Connection`: sends, their backpressure, the batching
+ * of replies to pipelined requests, half-close and the flush on close.
+ *
+ * A send outside a batch resolves once Node has handed its bytes to the
+ * kernel, or waits for its write callback (bounded by the write timeout). A
+ * send issued while received input is still buffered joins a batch: the
+ * socket is corked and the send accepted at once; the batch goes out in one
+ * write when the reader has to wait, at the end of the turn, before
+ * shutdown, close or detach, or when it reaches the socket's high water mark
+ * (that send then waits like any other). The error of a write nobody waits
+ * for becomes the connection's failure, so it is never lost.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import type * as Net from "node:net"
+import { type ConnectionError, ConnectionTimeout, fromNodeError, SocketClosed, withoutStack } from "../Errors.ts"
+
+/** A send waiting for its bytes to reach the kernel. */
+interface WriteWaiter {
+  readonly seq: number
+  readonly resume: (effect: Effect.Effect<void, ConnectionError>) => void
+  timer: ReturnType<typeof setTimeout> | undefined
+}
+
+/** The end-of-turn flush of a batch of sends (scheduled once per batch). */
+const flushAtEndOfTurn = (writer: Writer): void => writer.flush()
+
+/** Ends a closed socket whose flush outlived the write timeout. */
+const destroyLingering = (socket: Net.Socket): void => {
+  socket.destroy()
+}
+
+/**
+ * The write side of a connection, and the state both sides share (the
+ * socket, the fatal failure, whether this side closed or shut down). The
+ * connection extends it, so it costs no object of its own.
+ *
+ * ```ts
+ * class ConnectionImpl extends Writer {
+ *   protected inputBuffered() { return this.buffer.length > 0 }
+ * }
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export abstract class Writer {
+  socket: Net.Socket
+  /** A fatal condition: the connection can no longer be read or written. */
+  protected failure: ConnectionError | undefined = undefined
+  protected closedByUs = false
+  protected shutDown = false
+  /** Sends are being gathered (the socket is corked) to go out in one write. */
+  private batching = false
+  /** The write timeout, in milliseconds. */
+  protected abstract readonly writeMillis: number | undefined
+  /**
+   * Writes issued and write callbacks received. Node completes writes in
+   * order, so a send that could not be flushed at once waits until the
+   * callback count reaches its own number. Several fibers may send at once.
+   */
+  private writesIssued = 0
+  private writesDone = 0
+  /** The last write a batch accepted without waiting: close flushes up to it. */
+  private accepted = 0
+  /** Sends waiting for their bytes to reach the kernel, made when the first one waits. */
+  private writeWaiters: Array<WriteWaiter> | undefined = undefined
+  /** The write callback, made on the first write (idle connections never need it). */
+  private written: ((error?: Error | null) => void) | undefined = undefined
+
+  constructor(socket: Net.Socket) {
+    this.socket = socket
+  }
+
+  /** Whether received input waits to be read (the handler will answer it in this turn). */
+  protected abstract inputBuffered(): boolean
+
+  /** Writes `data`: accepted into a batch, handed to the kernel, or a wait for that. */
+  protected write(
+    data: string | Uint8Array,
+    encoding: BufferEncoding | undefined
+  ): Effect.Effect<void, ConnectionError> {
+    const socket = this.socket
+    if (this.failure !== undefined) return Effect.fail(this.failure)
+    if (this.closedByUs || socket.destroyed) return this.closedError("send")
+    if (this.shutDown || !socket.writable) return this.closedError("send after shutdown")
+    // input is waiting: the handler is answering pipelined requests, and its replies go out together
+    if (!this.batching && data.length < socket.writableHighWaterMark && this.inputBuffered()) {
+      this.batching = true
+      socket.cork()
+      process.nextTick(flushAtEndOfTurn, this)
+    }
+    const seq = ++this.writesIssued
+    const callback = (this.written ??= this.onWritten.bind(this))
+    const room = encoding === undefined ? socket.write(data, callback) : socket.write(data, encoding, callback)
+    if (this.batching) {
+      if (room) {
+        this.accepted = seq
+        return Effect.void
+      }
+      // the batch is full: send it, and wait like any send if the kernel does not take it all
+      this.flush()
+    }
+    // handed to the kernel already: nothing to wait for
+    if (socket.writableLength === 0) return Effect.void
+    return this.flushed(seq)
+  }
+
+  /** Sends the batched bytes (one write), if a batch is open. */
+  flush(): void {
+    if (!this.batching) return
+    this.batching = false
+    this.socket.uncork()
+  }
+
+  /**
+   * Waits until write (or end) number `seq` has been called back, bounded by
+   * the write timeout; fails when the socket fails or closes first.
+   */
+  private flushed(seq: number): Effect.Effect<void, ConnectionError> {
+    return Effect.callback<void, ConnectionError>((resume) => {
+      const waiter: WriteWaiter = { seq, resume, timer: undefined }
+      const millis = this.writeMillis
+      if (millis !== undefined) waiter.timer = setTimeout(() => this.writeTimeout(), millis)
+      ;(this.writeWaiters ??= []).push(waiter)
+      return Effect.sync(() => {
+        if (waiter.timer !== undefined) clearTimeout(waiter.timer)
+        const waiters = this.writeWaiters!
+        const i = waiters.indexOf(waiter)
+        if (i >= 0) waiters.splice(i, 1)
+      })
+    })
+  }
+
+  private onWritten(error?: Error | null): void {
+    this.writesDone++
+    if (error != null && this.failure === undefined && !this.closedByUs) {
+      this.failure = fromNodeError(error, {
+        host: this.socket.remoteAddress,
+        port: this.socket.remotePort,
+        operation: "send"
+      })
+    }
+    const waiters = this.writeWaiters
+    if (waiters === undefined || waiters.length === 0) return
+    if (error != null) return this.failSends()
+    while (waiters.length > 0 && waiters[0]!.seq <= this.writesDone) {
+      const waiter = waiters.shift()!
+      if (waiter.timer !== undefined) clearTimeout(waiter.timer)
+      waiter.resume(Effect.void)
+    }
+  }
+
+  /** Fails the waiting sends (their callbacks will never come) with the failure, else `SocketClosed`. */
+  protected failSends(): void {
+    const waiters = this.writeWaiters
+    if (waiters === undefined || waiters.length === 0) return
+    const error = this.failure ?? withoutStack(() => new SocketClosed({ operation: "send" }))
+    this.writeWaiters = []
+    for (const waiter of waiters) {
+      if (waiter.timer !== undefined) clearTimeout(waiter.timer)
+      waiter.resume(Effect.fail(error))
+    }
+  }
+
+  private writeTimeout(): void {
+    this.failure ??= withoutStack(() =>
+      new ConnectionTimeout({
+        phase: "write",
+        timeoutMillis: this.writeMillis,
+        host: this.socket.remoteAddress,
+        port: this.socket.remotePort
+      })
+    )
+    this.socket.destroy()
+    this.failSends()
+  }
+
+  /**
+   * `end` queues the FIN behind unsent bytes, and its callback counts as one
+   * more write: shutdown waits like a send, under the write timeout, and fails
+   * like one when the socket errors or closes first.
+   */
+  get shutdown(): Effect.Effect<void, ConnectionError> {
+    return Effect.suspend(() => {
+      const socket = this.socket
+      if (this.failure !== undefined) return Effect.fail(this.failure)
+      if (this.closedByUs || socket.destroyed) return this.closedError("shutdown")
+      // already half-closed, by us or by Node (a socket without allowHalfOpen ends when the peer does)
+      if (this.shutDown || socket.writableEnded) return Effect.void
+      this.flush()
+      this.shutDown = true
+      const seq = ++this.writesIssued
+      socket.end((this.written ??= this.onWritten.bind(this)))
+      return this.flushed(seq)
+    })
+  }
+
+  /**
+   * Closes the socket after sending what sends accepted: FIN follows the
+   * batched bytes, and the fd is released once they are out (bounded by the
+   * write timeout, else by the idle timeout). Bytes of a send still waiting
+   * (one interrupted mid-write) are dropped: the socket is destroyed at once.
+   */
+  protected closeSocket(): void {
+    const socket = this.socket
+    if (socket.destroyed) return
+    this.flush()
+    if (socket.writable && (socket.writableLength === 0 || this.writesDone < this.accepted)) {
+      socket.destroySoon()
+      if (socket.writableLength > 0 && this.writeMillis !== undefined) {
+        setTimeout(destroyLingering, this.writeMillis, socket).unref()
+      }
+    } else {
+      socket.destroy()
+    }
+  }
+
+  protected closedError(operation: string): Effect.Effect<never, SocketClosed> {
+    return Effect.fail(withoutStack(() =>
+      new SocketClosed({ operation, host: this.socket.remoteAddress, port: this.socket.remotePort })
+    ))
+  }
+}
