@@ -1,8 +1,8 @@
 /**
  * Behaviour checks that every Effect build measured by bench/upstream/run.ts
  * must pass before it is measured: the parts of the runtime the proposals
- * touch (callback resume, interrupt and abort; stacks deeper than the
- * initial size; observers; async-context propagation). Exits non-zero on the
+ * touch (callback resume, interrupt, stale resumes and abort; stacks deeper
+ * than the initial size; observers; async-context propagation). Exits non-zero on the
  * first failure.
  *
  * ```sh
@@ -37,6 +37,32 @@ const tick = () => new Promise<void>((resolve) => setImmediate(resolve))
   resume!(Effect.succeed(1))
   check("interrupt runs cancel once", cancelled === 1)
   check("interrupted", Exit.hasInterrupts(fiber.pollUnsafe()!))
+}
+
+// A stale resume after an interrupt is ignored even when the fiber has moved on
+// to another suspension (here: an interrupt finalizer waiting in a callback).
+{
+  let stale: ((effect: Effect.Effect<number>) => void) | undefined
+  let second: ((effect: Effect.Effect<void>) => void) | undefined
+  let finished = false
+  const fiber = Effect.runFork(
+    Effect.callback<number>((r) => {
+      stale = r
+    }).pipe(Effect.onInterrupt(() =>
+      Effect.callback<void>((r) => {
+        second = r
+      }).pipe(Effect.andThen(Effect.sync(() => {
+        finished = true
+      })))
+    ))
+  )
+  await tick()
+  fiber.interruptUnsafe()
+  stale!(Effect.succeed(1))
+  check("stale resume ignored", !finished && fiber.pollUnsafe() === undefined)
+  second!(Effect.void)
+  await tick()
+  check("finalizer resumed", finished && Exit.hasInterrupts(fiber.pollUnsafe()!))
 }
 
 // The AbortSignal aborts on interrupt.
