@@ -23,6 +23,11 @@ import { type Patch, patches } from "./patches.ts"
 const repo = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "../..")
 const shipped = Path.join(repo, "node_modules/effect")
 const root = Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-upstream-"))
+// Removed on every exit, failures included, unless KEEP=1.
+process.on("exit", () => {
+  if (process.env.KEEP === "1") console.log(`builds kept in ${root}`)
+  else Fs.rmSync(root, { recursive: true, force: true })
+})
 
 const countOf = (text: string, part: string): number => text.split(part).length - 1
 
@@ -135,5 +140,3 @@ const rows = dirs.map(([name]) =>
 console.log(`| ${header.join(" | ")} |`)
 console.log(`| ${header.map(() => "---").join(" | ")} |`)
 for (const row of rows) console.log(`| ${row.join(" | ")} |`)
-if (process.env.KEEP === "1") console.log(`builds kept in ${root}`)
-else Fs.rmSync(root, { recursive: true, force: true })
