@@ -84,6 +84,18 @@ describe("Connection send coalescing", () => {
       assert.strictEqual(writes.count, 3)
     })))
 
+  it.live("a batch goes out at the end of the turn while the handler does something else than reading", () =>
+    live(Effect.gen(function*() {
+      const { peer, server } = yield* rawPair
+      yield* rawWrite(peer, "a\nb\n")
+      assert.strictEqual(yield* server.receive(), "a")
+      // b is still buffered: this reply joins a batch, and no read follows to flush it
+      yield* server.send("+a\r\n")
+      assert.strictEqual(server.socket.writableLength, 4)
+      assert.strictEqual(yield* readBytes(peer, 4), "+a\r\n")
+      assert.strictEqual(server.buffered, 2)
+    })))
+
   it.live("a batch sent just before the handler ends is delivered in full before the FIN", () =>
     live(Effect.gen(function*() {
       const server = yield* Tcp.serve({
