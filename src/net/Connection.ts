@@ -313,8 +313,20 @@ interface Inline {
   [kAttempt]: () => Effect.Effect<any, ConnectionError>
   [Symbol.iterator]: typeof iterateInline
 }
+/**
+ * Inline completions since the last yield to the scheduler. Every
+ * `INLINE_BUDGET`-th one yields first, so a handler whose reads and sends
+ * never wait (a send loop to a fast reader) still lets other fibers, timers
+ * and I/O run, as the run loop's own op budget would.
+ */
+let inlineRun = 0
+const INLINE_BUDGET = 1024
 /** The iterator of every inline effect (one function, not a closure per effect). */
-function iterateInline(this: Inline): any {
+function iterateInline(this: Inline & Effect.Effect<unknown, ConnectionError>): any {
+  if (++inlineRun === INLINE_BUDGET) {
+    inlineRun = 0
+    return new SingleShotGen(Effect.andThen(Effect.yieldNow, this))
+  }
   return new SingleShotGen(this[kAttempt]())
 }
 

@@ -206,4 +206,16 @@ describe("Connection reads served from the buffer", () => {
       assert.strictEqual((yield* Effect.flip(Fiber.join(reader)))._tag, "ConnectionClosed")
       assert.deepStrictEqual(seen, ["a", "b", "c"])
     })))
+
+  it.live("a send loop whose sends never wait still lets other fibers run", () =>
+    live(Effect.gen(function*() {
+      const { peer, server } = yield* rawPair
+      peer.resume()
+      let ticks = 0
+      yield* Effect.forkChild(Effect.forever(Effect.sync(() => ticks++)))
+      const before = ticks
+      // each one-byte send is taken by the kernel at once: none of them waits
+      for (let i = 0; i < 4096; i++) yield* server.send("x")
+      assert.isAbove(ticks, before)
+    })))
 })
