@@ -3,8 +3,10 @@
  *
  * A `Connection` wraps a `node:net` (or `node:tls`) socket. Reads take units
  * from a buffer that Node fills as data arrives, so data already received is
- * served without waiting; writes resolve once the bytes are handed to the
- * kernel, so awaiting `send` is backpressure. Every condition is typed:
+ * served without waiting (in `Effect.gen`, without suspending the fiber);
+ * writes resolve once the bytes are handed to the kernel, so awaiting `send`
+ * is backpressure, and the replies to pipelined requests (sends issued while
+ * input is still buffered) go out together in one write. Every condition is typed:
  * end of stream is `ConnectionClosed` (carrying any partial unit), a reset is
  * `ConnectionReset`, use after close is `SocketClosed`, and a timeout is
  * `ConnectionTimeout` with its phase. A connection made with `make` is closed
@@ -193,9 +195,16 @@ export interface Connection {
   readonly bytesRead: number
   /**
    * Bytes received but not read yet (Nim's `hasDataBuffered`): while it is
-   * above zero the next read may complete without waiting. An unfinished
-   * unit counts too, so above zero does not promise that the next read will
-   * not wait.
+   * above zero the next read may complete without waiting, and a `send`
+   * joins a batch. An unfinished unit counts too, so above zero does not
+   * promise that the next read will not wait.
+   *
+   * **Example** (Gathering replies until the input is drained)
+   *
+   * ```ts
+   * replies += reply(yield* conn.receive())
+   * if (conn.buffered === 0) yield* conn.send(replies) // one send per drained chunk
+   * ```
    */
   readonly buffered: number
   /** Bytes handed to the kernel so far. */

@@ -1,15 +1,22 @@
-import { assert, describe, it } from "@effect/vitest"
+import { afterAll, assert, describe, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as ManagedRuntime from "effect/ManagedRuntime"
 import type * as Net from "node:net"
 import * as Connection from "../../src/net/Connection.ts"
 import * as Tcp from "../../src/net/Tcp.ts"
+import { Certs, CertsLive } from "./certs.ts"
 import { rawClient, rawWrite, readBytes, readToEnd, TcpLive } from "./support.ts"
 
 /** Bounds a network test and gives it the live TCP service. */
 const live = <A, E>(effect: Effect.Effect<A, E, any>) =>
   effect.pipe(Effect.timeout("8 seconds"), Effect.provide(TcpLive)) as Effect.Effect<A, unknown, any>
+
+// The TLS test's certificates are made on first use and removed after the file.
+const certsRuntime = ManagedRuntime.make(CertsLive)
+afterAll(() => certsRuntime.dispose())
 
 /** A fiberloop server connection driven by the test, and a raw Node peer. */
 const rawPair = Effect.gen(function*() {
@@ -218,4 +225,25 @@ describe("Connection reads served from the buffer", () => {
       for (let i = 0; i < 4096; i++) yield* server.send("x")
       assert.isAbove(ticks, before)
     })))
+
+  it.live("over TLS, pipelined replies arrive complete and in order, and a batch sent before close is delivered", () =>
+    Effect.gen(function*() {
+      const certs = yield* Certs
+      const server = yield* Tcp.serve({
+        host: "127.0.0.1",
+        port: 0,
+        drainTimeout: 0,
+        tls: { key: certs.server.key, cert: certs.server.cert },
+        handler: Effect.fnUntraced(function*(conn) {
+          for (let i = 0; i < 16; i++) yield* conn.send(`+${yield* conn.receive()}\r\n`)
+          yield* conn.close
+        })
+      })
+      const client = yield* Tcp.connect({ host: "127.0.0.1", port: server.address.port, tls: { ca: certs.ca } })
+      yield* client.send(lines(16, (i) => `req${i}\r\n`))
+      assert.strictEqual(yield* client.receive("*a"), lines(16, (i) => `+req${i}\r\n`))
+    }).pipe(
+      Effect.timeout("20 seconds"),
+      Effect.provide(Layer.mergeAll(TcpLive, Layer.effectContext(certsRuntime.contextEffect)))
+    ))
 })
