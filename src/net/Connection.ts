@@ -21,7 +21,6 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
-import { SingleShotGen } from "effect/Utils"
 import type * as Net from "node:net"
 import {
   type ConnectionError,
@@ -33,7 +32,8 @@ import {
   StreamTooLong,
   withoutStack
 } from "./Errors.ts"
-import { type Pattern, ReadBuffer, type Take, tooLong } from "./ReadBuffer.ts"
+import { type Pattern, ReadBuffer, type Take, type TakeText, tooLong } from "./ReadBuffer.ts"
+import { asEffect, InlineOp, LATER, later, runLater } from "./internal/inline.ts"
 import { Writer } from "./internal/Writer.ts"
 import * as Tls from "./Tls.ts"
 
@@ -302,46 +302,46 @@ const family = (f: string | undefined): "IPv4" | "IPv6" => (f === "IPv6" ? "IPv6
  */
 const endOfStream = withoutStack(() => new ConnectionClosed({ partial: new Uint8Array(0) }))
 
-/**
- * An effect that runs `attempt` when it runs, like `Effect.suspend(attempt)`,
- * and that `yield*` in `Effect.gen` runs without a trip through the fiber's
- * run loop: the iterator calls `attempt` at the `yield*` and yields what it
- * returns, and the generator loop consumes an `Exit` (a read the buffer
- * satisfied, a send that did not wait) inline, while any other effect (a
- * wait) runs as usual. Still lazy and re-runnable: nothing happens until it
- * runs, and every run attempts again.
- */
-const inline = <A>(attempt: () => Effect.Effect<A, ConnectionError>): Effect.Effect<A, ConnectionError> => {
-  const effect = Effect.suspend(attempt) as Effect.Effect<A, ConnectionError> & Inline
-  effect[kAttempt] = attempt
-  effect[Symbol.iterator] = iterateInline
-  return effect
-}
-const kAttempt = Symbol.for("fiberloop/net/Connection/attempt")
-interface Inline {
-  [kAttempt]: () => Effect.Effect<any, ConnectionError>
-  [Symbol.iterator]: typeof iterateInline
-}
-/**
- * Inline completions since the last yield to the scheduler. Every
- * `INLINE_BUDGET`-th one yields first, so a handler whose reads and sends
- * never wait (a send loop to a fast reader) still lets other fibers, timers
- * and I/O run, as the run loop's own op budget would.
- */
-let inlineRun = 0
-const INLINE_BUDGET = 1024
-/** The iterator of every inline effect (one function, not a closure per effect). */
-function iterateInline(this: Inline & Effect.Effect<unknown, ConnectionError>): any {
-  if (++inlineRun === INLINE_BUDGET) {
-    inlineRun = 0
-    return new SingleShotGen(Effect.andThen(Effect.yieldNow, this))
+/** A read of a connection (a pattern, or up to `max` bytes with `PARTIAL`), inline when buffered. */
+class Read<A> extends InlineOp<A> {
+  readonly conn: ConnectionImpl
+  readonly pattern: Pattern | typeof PARTIAL
+  readonly encoding: BufferEncoding | undefined
+  readonly max: number
+  constructor(conn: ConnectionImpl, pattern: Pattern | typeof PARTIAL, encoding: BufferEncoding | undefined, max: number) {
+    super()
+    this.conn = conn
+    this.pattern = pattern
+    this.encoding = encoding
+    this.max = max
   }
-  return new SingleShotGen(this[kAttempt]())
+  now(): A | typeof LATER {
+    return this.conn.readNow(this.pattern, this.encoding, this.max) as A | typeof LATER
+  }
+}
+
+/** A send of a connection, inline when it does not wait. */
+class Send extends InlineOp<void> {
+  readonly conn: ConnectionImpl
+  readonly data: string | Uint8Array
+  readonly encoding: BufferEncoding | undefined
+  constructor(conn: ConnectionImpl, data: string | Uint8Array, encoding: BufferEncoding | undefined) {
+    super()
+    this.conn = conn
+    this.data = data
+    this.encoding = encoding
+  }
+  now(): undefined | typeof LATER {
+    return this.conn.writeNow(this.data, this.encoding)
+  }
 }
 
 /** What the waiting reader asked for. */
 const PARTIAL = -1
 const noBytes = Buffer.alloc(0)
+/** All the bytes of `*a`, as text when an encoding is asked. */
+const decode = (bytes: Buffer, encoding: BufferEncoding | undefined): Buffer | string =>
+  encoding === undefined ? bytes : bytes.toString(encoding)
 
 class ConnectionImpl extends Writer implements Connection {
   declare socket: OwnedSocket
@@ -472,7 +472,7 @@ class ConnectionImpl extends Writer implements Connection {
       clearTimeout(this.readTimer)
       this.readTimer = undefined
     }
-    resume(result)
+    resume(result === LATER ? later() : Effect.succeed(result))
   }
 
   private readTimeout(): void {
@@ -511,46 +511,52 @@ class ConnectionImpl extends Writer implements Connection {
   // ---------------------------------------------------------------------------
   // Reading
 
-  /** The outcome of a read if it can be decided now, else `undefined`. */
+  /**
+   * The unit read (bytes, or text in `encoding`) if the buffer holds it;
+   * `LATER` with the failure to run if the read is decided otherwise (see
+   * `inline.ts`); `undefined` if it has to wait.
+   */
   private attempt(
     pattern: Pattern | typeof PARTIAL,
     encoding: BufferEncoding | undefined,
     max: number
-  ): Effect.Effect<any, ConnectionError> | undefined {
-    if (this.closedByUs) return this.closedError("receive")
+  ): Buffer | string | typeof LATER | undefined {
+    if (this.closedByUs) return runLater(this.closedError("receive"))
     const buffer = this.buffer
-    let unit: Take
+    let unit: Take | TakeText
     if (buffer === undefined) unit = undefined
-    else if (pattern === "*l") unit = buffer.takeLine(this.settings.maxLineLength)
-    else if (pattern === PARTIAL) unit = buffer.takeUpTo(max)
-    else if (typeof pattern === "number") unit = buffer.takeExactly(pattern)
+    else if (pattern === "*l") unit = buffer.takeLine(this.settings.maxLineLength, encoding!)
+    else if (pattern === PARTIAL) unit = buffer.takeUpTo(max, encoding!)
+    else if (typeof pattern === "number") unit = buffer.takeExactly(pattern, encoding!)
     else if (pattern === "*a") {
-      if (buffer.length > this.settings.maxAll) return this.streamTooLong()
-      unit = this.eof ? buffer.takeAll() : undefined
+      if (buffer.length > this.settings.maxAll) return runLater(this.streamTooLong())
+      unit = this.eof ? decode(buffer.takeAll(), encoding) : undefined
     } else {
       const until = pattern.until
       const delimiter = typeof until === "string" ? this.encoded(until) : until
-      unit = buffer.takeUntil(delimiter, this.settings.maxLineLength)
+      unit = buffer.takeUntil(delimiter, this.settings.maxLineLength, encoding!)
     }
     if (unit === tooLong) {
       // not fatal: the buffer drops the rest of the unit as it comes, and the handler may answer
-      return Effect.fail(withoutStack(() =>
+      return runLater(Effect.fail(withoutStack(() =>
         new LineTooLong({
           maxLineLength: this.settings.maxLineLength,
           host: this.socket.remoteAddress,
           port: this.socket.remotePort
         })
-      ))
+      )))
     }
     if (unit !== undefined) {
       if (this.socket.isPaused() && buffer!.length < this.settings.highWaterMark) this.socket.resume()
-      return Effect.succeed(encoding === undefined ? unit : unit.toString(encoding))
+      return unit
     }
-    if (this.failure !== undefined) return Effect.fail(this.failure)
+    if (this.failure !== undefined) return runLater(Effect.fail(this.failure))
     if (this.eof) {
       const partial = buffer?.takeAll() ?? noBytes
       // the normal end of a conversation: no address (that would cost a getpeername syscall per connection)
-      return Effect.fail(partial.length === 0 ? endOfStream : withoutStack(() => new ConnectionClosed({ partial })))
+      return runLater(
+        Effect.fail(partial.length === 0 ? endOfStream : withoutStack(() => new ConnectionClosed({ partial })))
+      )
     }
     return undefined
   }
@@ -576,46 +582,45 @@ class ConnectionImpl extends Writer implements Connection {
     ))
   }
 
-  private read(
+  /** The unit read now, or `LATER` with the wait for it (or the failure) to run (see `inline.ts`). */
+  readNow(
     pattern: Pattern | typeof PARTIAL,
     encoding: BufferEncoding | undefined,
     max: number
-  ): Effect.Effect<any, ConnectionError> {
+  ): Buffer | string | typeof LATER {
     const now = this.attempt(pattern, encoding, max)
     if (now !== undefined) return now
     if (this.resumeRead !== undefined) {
-      return Effect.die(new Error("fiberloop: two fibers are reading one connection at once"))
+      return runLater(Effect.die(new Error("fiberloop: two fibers are reading one connection at once")))
     }
     // the handler waits for the peer: the replies it batched go out now
     this.flush()
     this.want = pattern
     this.wantEncoding = encoding
     this.wantMax = max
-    return (this.wait ??= this.makeWait())
+    return runLater(this.wait ??= this.makeWait())
   }
 
   receive(pattern: Pattern = "*l", encoding: BufferEncoding = "utf8"): Effect.Effect<string, ConnectionError> {
-    if (pattern === "*l" && encoding === "utf8") {
-      return (this.lineText ??= inline(() => this.read("*l", "utf8", 0)))
-    }
-    return inline(() => this.read(pattern, encoding, 0))
+    if (pattern === "*l" && encoding === "utf8") return (this.lineText ??= asEffect(new Read(this, "*l", "utf8", 0)))
+    return asEffect(new Read(this, pattern, encoding, 0))
   }
 
   receiveBytes(pattern: Pattern = "*l"): Effect.Effect<Buffer, ConnectionError> {
-    if (pattern === "*l") return (this.lineBytes ??= inline(() => this.read("*l", undefined, 0)))
-    return inline(() => this.read(pattern, undefined, 0))
+    if (pattern === "*l") return (this.lineBytes ??= asEffect(new Read(this, "*l", undefined, 0)))
+    return asEffect(new Read(this, pattern, undefined, 0))
   }
 
   receivePartial(max = 65536): Effect.Effect<Buffer, ConnectionError> {
-    if (max === 65536) return (this.partial ??= inline(() => this.read(PARTIAL, undefined, 65536)))
-    return inline(() => this.read(PARTIAL, undefined, max))
+    if (max === 65536) return (this.partial ??= asEffect(new Read(this, PARTIAL, undefined, 65536)))
+    return asEffect(new Read(this, PARTIAL, undefined, max))
   }
 
   // ---------------------------------------------------------------------------
   // Writing (the write side, batching included, is `Writer`)
 
   send(data: string | Uint8Array, encoding?: BufferEncoding): Effect.Effect<void, ConnectionError> {
-    return inline(() => this.write(data, encoding))
+    return asEffect(new Send(this, data, encoding))
   }
 
   // ---------------------------------------------------------------------------

@@ -38,6 +38,18 @@ export type Pattern = "*l" | "*a" | number | { readonly until: string | Uint8Arr
 export type Take = Buffer | undefined | typeof tooLong
 
 /**
+ * A `Take` decoded as text: the unit as a string, `undefined` or `tooLong`.
+ *
+ * ```ts
+ * const line: TakeText = buffer.takeLine(1024, "latin1")
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type TakeText = string | undefined | typeof tooLong
+
+/**
  * Marker returned when a line or delimited unit grows past its limit.
  *
  * @category models
@@ -122,8 +134,13 @@ export class ReadBuffer {
     if (this.skipping !== NONE) this.skip()
   }
 
-  /** A line without its terminator (`\n` or `\r\n`), if a whole one is buffered. */
-  takeLine(maxLength: number): Take {
+  /**
+   * A line without its terminator (`\n` or `\r\n`), if a whole one is
+   * buffered; decoded with `encoding` when given (no `Buffer` made for it).
+   */
+  takeLine(maxLength: number): Take
+  takeLine(maxLength: number, encoding: BufferEncoding): TakeText
+  takeLine(maxLength: number, encoding?: BufferEncoding): Take | TakeText {
     if (this.skipping !== NONE) return undefined
     const end = this.indexOfByte(LF)
     if (end < 0) {
@@ -133,15 +150,18 @@ export class ReadBuffer {
       this.skip()
       return tooLong
     }
-    let lineEnd = end
-    const line = this.take(end + 1)
-    if (lineEnd > 0 && line[lineEnd - 1] === CR) lineEnd--
-    if (lineEnd > maxLength) return tooLong
-    return line.subarray(0, lineEnd)
+    const lineEnd = end > 0 && this.byteAt(end - 1) === CR ? end - 1 : end
+    if (lineEnd > maxLength) {
+      this.drop(end + 1)
+      return tooLong
+    }
+    return this.take(end + 1, lineEnd, encoding)
   }
 
-  /** Everything up to the delimiter (dropped), if it is buffered. */
-  takeUntil(delimiter: Uint8Array, maxLength: number): Take {
+  /** Everything up to the delimiter (dropped), if it is buffered; decoded with `encoding` when given. */
+  takeUntil(delimiter: Uint8Array, maxLength: number): Take
+  takeUntil(delimiter: Uint8Array, maxLength: number, encoding: BufferEncoding): TakeText
+  takeUntil(delimiter: Uint8Array, maxLength: number, encoding?: BufferEncoding): Take | TakeText {
     if (this.skipping !== NONE) return undefined
     const end = delimiter.length === 1 ? this.indexOfByte(delimiter[0]!) : this.indexOfSequence(delimiter)
     if (end < 0) {
@@ -151,22 +171,31 @@ export class ReadBuffer {
       this.skip()
       return tooLong
     }
-    const unit = this.take(end + delimiter.length)
-    return end > maxLength ? tooLong : unit.subarray(0, end)
+    if (end > maxLength) {
+      this.drop(end + delimiter.length)
+      return tooLong
+    }
+    return this.take(end + delimiter.length, end, encoding)
   }
 
-  /** Exactly `n` bytes, if that many are buffered. */
-  takeExactly(n: number): Buffer | undefined {
-    return this.skipping === NONE && this.length >= n ? this.take(n) : undefined
+  /** Exactly `n` bytes, if that many are buffered; decoded with `encoding` when given. */
+  takeExactly(n: number): Buffer | undefined
+  takeExactly(n: number, encoding: BufferEncoding): string | undefined
+  takeExactly(n: number, encoding?: BufferEncoding): Buffer | string | undefined {
+    return this.skipping === NONE && this.length >= n ? this.take(n, n, encoding) : undefined
   }
 
   /**
    * Up to `max` bytes of what is buffered, without waiting; `undefined` when
    * nothing is. A view when they lie in the first chunk, else one copy across
-   * chunks.
+   * chunks. Decoded with `encoding` when given.
    */
-  takeUpTo(max: number): Buffer | undefined {
-    return this.skipping === NONE && this.length > 0 ? this.take(Math.min(max, this.length)) : undefined
+  takeUpTo(max: number): Buffer | undefined
+  takeUpTo(max: number, encoding: BufferEncoding): string | undefined
+  takeUpTo(max: number, encoding?: BufferEncoding): Buffer | string | undefined {
+    if (this.skipping !== NONE || this.length === 0) return undefined
+    const n = Math.min(max, this.length)
+    return this.take(n, n, encoding)
   }
 
   /** Everything buffered (nothing of a unit being dropped, which ends there). */
@@ -175,7 +204,7 @@ export class ReadBuffer {
       this.skipping = NONE
       this.drop(this.length)
     }
-    return this.take(this.length)
+    return this.take(this.length, this.length, undefined) as Buffer
   }
 
   /**
@@ -212,22 +241,38 @@ export class ReadBuffer {
     }
   }
 
-  /** Removes and returns the first `n` bytes (`n <= length`): a view when they lie in one chunk. */
-  private take(n: number): Buffer {
-    if (n === 0) return empty
+  /** The byte at `i` (`i < length`) from the front. */
+  private byteAt(i: number): number {
+    let k = this.head
+    let at = this.offset + i
+    for (;;) {
+      const chunk = this.chunks[k++]!
+      if (at < chunk.length) return chunk[at]!
+      at -= chunk.length
+    }
+  }
+
+  /**
+   * Removes the first `n` bytes (`n <= length`) and returns the first `keep`
+   * of them: a view when they lie in one chunk, else one copy across chunks;
+   * decoded straight from the chunk with `encoding` when given.
+   */
+  private take(n: number, keep: number, encoding: BufferEncoding | undefined): Buffer | string {
+    if (n === 0) return encoding === undefined ? empty : ""
     // the memory keeps what it knows about the bytes after the taken ones
     this.scanned = n < this.scanned ? this.scanned - n : 0
     this.length -= n
     const first = this.chunks[this.head]!
-    const available = first.length - this.offset
-    if (n < available) {
-      const out = first.subarray(this.offset, this.offset + n)
-      this.offset += n
-      return out
-    }
-    if (n === available) {
-      const out = this.offset === 0 ? first : first.subarray(this.offset)
-      this.dropHead()
+    const start = this.offset
+    const available = first.length - start
+    if (n <= available) {
+      const out = encoding !== undefined
+        ? first.toString(encoding, start, start + keep)
+        : start === 0 && keep === first.length
+        ? first
+        : first.subarray(start, start + keep)
+      if (n === available) this.dropHead()
+      else this.offset += n
       return out
     }
     const out = Buffer.allocUnsafe(n)
@@ -247,10 +292,9 @@ export class ReadBuffer {
         this.offset += want
       }
     }
-    return out
+    return encoding !== undefined ? out.toString(encoding, 0, keep) : keep === n ? out : out.subarray(0, keep)
   }
 
-  /** Forgets the (consumed) first chunk. Consumed slots are reclaimed in batches, so each costs O(1). */
   private dropHead(): void {
     const chunks = this.chunks
     this.offset = 0

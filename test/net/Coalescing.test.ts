@@ -18,18 +18,21 @@ const live = <A, E>(effect: Effect.Effect<A, E, any>) =>
 const certsRuntime = ManagedRuntime.make(CertsLive)
 afterAll(() => certsRuntime.dispose())
 
-/** A fiberloop server connection driven by the test, and a raw Node peer. */
-const rawPair = Effect.gen(function*() {
-  const accepted = yield* Deferred.make<Connection.Connection>()
-  const server = yield* Tcp.serve({
-    host: "127.0.0.1",
-    port: 0,
-    drainTimeout: 0,
-    handler: (conn) => Deferred.succeed(accepted, conn).pipe(Effect.andThen(Effect.never))
+/** A fiberloop server connection driven by the test (with `options`), and a raw Node peer. */
+const rawPairWith = (options: { readonly maxLineLength?: number }) =>
+  Effect.gen(function*() {
+    const accepted = yield* Deferred.make<Connection.Connection>()
+    const server = yield* Tcp.serve({
+      ...options,
+      host: "127.0.0.1",
+      port: 0,
+      drainTimeout: 0,
+      handler: (conn) => Deferred.succeed(accepted, conn).pipe(Effect.andThen(Effect.never))
+    })
+    const peer = yield* rawClient(server.address.port)
+    return { peer, server: yield* Deferred.await(accepted) }
   })
-  const peer = yield* rawClient(server.address.port)
-  return { peer, server: yield* Deferred.await(accepted) }
-})
+const rawPair = rawPairWith({})
 
 /** Counts the writes (one per syscall) a socket hands to its handle from now on. */
 const countWrites = (socket: Net.Socket): { readonly count: number } => {
@@ -56,6 +59,22 @@ const countBytes = (socket: Net.Socket, n: number) => {
   socket.once("close", () => Deferred.doneUnsafe(done, Effect.succeed(got)))
   return Deferred.await(done)
 }
+
+/** The next `n` bytes a raw socket receives. */
+const readRaw = (socket: Net.Socket, n: number) =>
+  Effect.callback<Buffer>((resume) => {
+    const chunks: Array<Buffer> = []
+    let got = 0
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk)
+      got += chunk.length
+      if (got >= n) {
+        socket.off("data", onData)
+        resume(Effect.succeed(Buffer.concat(chunks)))
+      }
+    }
+    socket.on("data", onData)
+  })
 
 const lines = (n: number, f: (i: number) => string) => Array.from({ length: n }, (_, i) => f(i)).join("")
 
@@ -96,10 +115,12 @@ describe("Connection send coalescing", () => {
       const { peer, server } = yield* rawPair
       yield* rawWrite(peer, "a\nb\n")
       assert.strictEqual(yield* server.receive(), "a")
+      const writes = countWrites(server.socket)
       // b is still buffered: this reply joins a batch, and no read follows to flush it
       yield* server.send("+a\r\n")
-      assert.strictEqual(server.socket.writableLength, 4)
+      assert.strictEqual(writes.count, 0)
       assert.strictEqual(yield* readBytes(peer, 4), "+a\r\n")
+      assert.strictEqual(writes.count, 1)
       assert.strictEqual(server.buffered, 2)
     })))
 
@@ -119,28 +140,55 @@ describe("Connection send coalescing", () => {
       assert.strictEqual(yield* readToEnd(peer), lines(16, (i) => `+req${i}\r\n`))
     })))
 
-  it.live("a batch is sent once it reaches the high water mark, and a send waits when the kernel is full", () =>
+  it.live("strings in two encodings and bytes sent in one batch arrive in order, in one write", () =>
     live(Effect.gen(function*() {
       const { peer, server } = yield* rawPair
-      peer.pause()
-      // input stays buffered on the server, so every send below joins a batch
-      yield* rawWrite(peer, "go\nmore\n")
-      assert.strictEqual(yield* server.receive(), "go")
-      const chunk = Buffer.alloc(16 * 1024, "x")
-      const total = 2048 * chunk.length
-      const sending = yield* Effect.forkChild(Effect.repeat(server.send(chunk), { times: 2047 }))
-      // the peer is not reading: the kernel buffers fill and a send waits (polled, bounded by the test timeout)
-      while (server.socket.writableLength === 0) yield* Effect.sleep(5)
-      assert.isUndefined(sending.pollUnsafe())
-      // what waits in user space is one batch at most, not everything sent so far
-      assert.isAtMost(server.socket.writableLength, server.socket.writableHighWaterMark + chunk.length)
-      assert.isBelow(server.socket.bytesWritten, total)
-      const received = countBytes(peer, total)
-      peer.resume()
-      yield* Fiber.join(sending)
-      assert.strictEqual(yield* received, total)
-      assert.strictEqual(yield* server.receive(), "more")
+      yield* rawWrite(peer, "a\nb\n")
+      assert.strictEqual(yield* server.receive(), "a")
+      const writes = countWrites(server.socket)
+      // b is still buffered: every send below joins the batch
+      yield* server.send("1:caf\u00e9|", "latin1")
+      yield* server.send("2:\u00e9|", "latin1")
+      yield* server.send("3:\u00e9|")
+      yield* server.send(Buffer.from("4|"))
+      yield* server.send("5:\u00e9\n", "latin1")
+      assert.strictEqual(writes.count, 0)
+      const expected = Buffer.concat([
+        Buffer.from("1:caf\u00e9|2:\u00e9|", "latin1"),
+        Buffer.from("3:\u00e9|4|"),
+        Buffer.from("5:\u00e9\n", "latin1")
+      ])
+      assert.deepStrictEqual([...(yield* readRaw(peer, expected.length))], [...expected])
+      assert.strictEqual(writes.count, 1)
+      assert.strictEqual(yield* server.receive(), "b")
     })))
+
+  for (const kind of ["bytes", "strings"] as const) {
+    it.live(
+      `a batch of ${kind} is sent once it reaches the high water mark, and a send waits when the kernel is full`,
+      () =>
+      live(Effect.gen(function*() {
+        const { peer, server } = yield* rawPair
+        peer.pause()
+        // input stays buffered on the server, so every send below joins a batch
+        yield* rawWrite(peer, "go\nmore\n")
+        assert.strictEqual(yield* server.receive(), "go")
+        const chunk = kind === "bytes" ? Buffer.alloc(16 * 1024, "x") : "x".repeat(16 * 1024)
+        const total = 2048 * chunk.length
+        const sending = yield* Effect.forkChild(Effect.repeat(server.send(chunk), { times: 2047 }))
+        // the peer is not reading: the kernel buffers fill and a send waits (polled, bounded by the test timeout)
+        while (server.socket.writableLength === 0) yield* Effect.sleep(5)
+        assert.isUndefined(sending.pollUnsafe())
+        // what waits in user space is one batch at most, not everything sent so far
+        assert.isAtMost(server.socket.writableLength, server.socket.writableHighWaterMark + chunk.length)
+        assert.isBelow(server.socket.bytesWritten, total)
+        const received = countBytes(peer, total)
+        peer.resume()
+        yield* Fiber.join(sending)
+        assert.strictEqual(yield* received, total)
+        assert.strictEqual(yield* server.receive(), "more")
+      })))
+  }
 
   it.live("a batched write that fails makes the next send and read fail with its error", () =>
     live(Effect.gen(function*() {
@@ -212,6 +260,38 @@ describe("Connection reads served from the buffer", () => {
       peer.end()
       assert.strictEqual((yield* Effect.flip(Fiber.join(reader)))._tag, "ConnectionClosed")
       assert.deepStrictEqual(seen, ["a", "b", "c"])
+    })))
+
+  it.live("one send effect run by two fibers at once, both waiting on a full kernel, sends twice", () =>
+    live(Effect.gen(function*() {
+      const { peer, server } = yield* rawPair
+      peer.pause()
+      // larger than loopback's socket buffers can take
+      const block = Buffer.alloc(16 << 20, "y")
+      const send = server.send(block)
+      const twice = Effect.gen(function*() {
+        yield* send
+        return "sent"
+      })
+      const first = yield* Effect.forkChild(twice)
+      const second = yield* Effect.forkChild(twice)
+      // the kernel buffers are full: both sends wait (polled, bounded by the test timeout)
+      while (server.socket.writableLength <= block.length) yield* Effect.sleep(5)
+      assert.isUndefined(first.pollUnsafe())
+      const received = countBytes(peer, 2 * block.length)
+      peer.resume()
+      assert.deepStrictEqual([yield* Fiber.join(first), yield* Fiber.join(second)], ["sent", "sent"])
+      assert.strictEqual(yield* received, 2 * block.length)
+    })))
+
+  it.live("a read effect that failed (a line too long, caught) reads again", () =>
+    live(Effect.gen(function*() {
+      const { peer, server } = yield* rawPairWith({ maxLineLength: 4 })
+      const line = server.receive()
+      yield* rawWrite(peer, "toolong\nok\n")
+      const first = yield* Effect.flip(line)
+      assert.strictEqual(first._tag, "LineTooLong")
+      assert.strictEqual(yield* line, "ok")
     })))
 
   it.live("a send loop whose sends never wait still lets other fibers run", () =>

@@ -4,26 +4,42 @@ import { ReadBuffer, type Take, tooLong } from "../../src/net/ReadBuffer.ts"
 
 type Step = "*l" | number | { readonly until: string } | "partial"
 
-/** Runs the steps over `chunks`, recording each outcome; `null` means "needs more bytes". */
-const run = (chunks: ReadonlyArray<Buffer>, steps: ReadonlyArray<Step>, maxLength = 1 << 20) => {
+/**
+ * Runs the steps over `chunks`, recording each outcome; `null` means "needs
+ * more bytes". With `encoding`, the units are taken decoded (the text takes).
+ */
+const run = (
+  chunks: ReadonlyArray<Buffer>,
+  steps: ReadonlyArray<Step>,
+  maxLength = 1 << 20,
+  encoding?: BufferEncoding
+) => {
   const buffer = new ReadBuffer()
   const out: Array<string | null> = []
   let next = 0
   for (const step of steps) {
     for (;;) {
-      const unit = step === "*l"
-        ? buffer.takeLine(maxLength)
+      const unit = encoding === undefined
+        ? step === "*l"
+          ? buffer.takeLine(maxLength)
+          : step === "partial"
+          ? buffer.takeUpTo(3)
+          : typeof step === "number"
+          ? buffer.takeExactly(step)
+          : buffer.takeUntil(Buffer.from(step.until), maxLength)
+        : step === "*l"
+        ? buffer.takeLine(maxLength, encoding)
         : step === "partial"
-        ? buffer.takeUpTo(3)
+        ? buffer.takeUpTo(3, encoding)
         : typeof step === "number"
-        ? buffer.takeExactly(step)
-        : buffer.takeUntil(Buffer.from(step.until), maxLength)
+        ? buffer.takeExactly(step, encoding)
+        : buffer.takeUntil(Buffer.from(step.until), maxLength, encoding)
       if (unit === tooLong) {
         out.push("TOO LONG")
         break
       }
       if (unit !== undefined) {
-        out.push(unit.toString("latin1"))
+        out.push(typeof unit === "string" ? unit : unit.toString("latin1"))
         break
       }
       if (next === chunks.length) {
@@ -84,6 +100,19 @@ describe("ReadBuffer", () => {
     assert.deepStrictEqual(run([Buffer.from("abcdef")], [{ until: "--" }], 4), ["TOO LONG", ""])
   })
 
+  it("decodes a unit as text in place or across chunks, and a line without its \\r\\n", () => {
+    const buffer = new ReadBuffer()
+    buffer.push(Buffer.from("caf\u00e9\r\n", "latin1"))
+    buffer.push(Buffer.from([0xc3]))
+    buffer.push(Buffer.from([0xa9, 0x0a, 0x41]))
+    assert.strictEqual(buffer.takeLine(100, "latin1"), "caf\u00e9")
+    // a UTF-8 character split over two chunks
+    assert.strictEqual(buffer.takeLine(100, "utf8"), "\u00e9")
+    assert.strictEqual(buffer.takeExactly(1, "hex"), "41")
+    assert.strictEqual(buffer.takeUpTo(5, "utf8"), undefined)
+    assert.strictEqual(buffer.length, 0)
+  })
+
   it("returns a view, not a copy, for a unit inside one chunk", () => {
     const chunk = Buffer.from("hello\nworld\n")
     const buffer = new ReadBuffer()
@@ -111,6 +140,9 @@ describe("ReadBuffer", () => {
           assert.deepStrictEqual(run(split(data, cuts), counted), run([data], counted))
           // and with units over a small limit dropped
           assert.deepStrictEqual(run(split(data, cuts), counted, 3), run([data], counted, 3))
+          // taken as text: the same units, decoded straight from the chunks
+          assert.deepStrictEqual(run(split(data, cuts), counted, 1 << 20, "latin1"), run([data], counted))
+          assert.deepStrictEqual(run(split(data, cuts), counted, 3, "latin1"), run([data], counted, 3))
         }
       ),
       { numRuns: 2000 }

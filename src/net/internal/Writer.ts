@@ -4,9 +4,11 @@
  *
  * A send outside a batch resolves once Node has handed its bytes to the
  * kernel, or waits for its write callback (bounded by the write timeout). A
- * send issued while received input is still buffered joins a batch: the
- * socket is corked and the send accepted at once; the batch goes out in one
- * write when the reader has to wait, at the end of the turn, before
+ * send issued while received input is still buffered joins a batch and is
+ * accepted at once: strings of one encoding are joined into one pending
+ * string (one `socket.write` for the batch, as a hand-written server that
+ * concatenates its replies does), bytes cork the socket. The batch goes out
+ * in one write when the reader has to wait, at the end of the turn, before
  * shutdown, close or detach, or when it reaches the socket's high water mark
  * (that send then waits like any other). The error of a write nobody waits
  * for becomes the connection's failure, so it is never lost.
@@ -16,6 +18,7 @@
 import * as Effect from "effect/Effect"
 import type * as Net from "node:net"
 import { type ConnectionError, ConnectionTimeout, fromNodeError, SocketClosed, withoutStack } from "../Errors.ts"
+import { type LATER, runLater } from "./inline.ts"
 
 /** A send waiting for its bytes to reach the kernel. */
 interface WriteWaiter {
@@ -52,8 +55,13 @@ export abstract class Writer {
   protected failure: ConnectionError | undefined = undefined
   protected closedByUs = false
   protected shutDown = false
-  /** Sends are being gathered (the socket is corked) to go out in one write. */
+  /** Sends are being gathered to go out in one write. */
   private batching = false
+  /** The batch corked the socket (it holds bytes, or strings of two encodings). */
+  private corked = false
+  /** The batch's strings not yet handed to the socket, joined, and their encoding. */
+  private pending: string | undefined = undefined
+  private pendingEncoding: BufferEncoding = "utf8"
   /** The write timeout, in milliseconds. */
   protected abstract readonly writeMillis: number | undefined
   /**
@@ -77,42 +85,84 @@ export abstract class Writer {
   /** Whether received input waits to be read (the handler will answer it in this turn). */
   protected abstract inputBuffered(): boolean
 
-  /** Writes `data`: accepted into a batch, handed to the kernel, or a wait for that. */
-  protected write(
-    data: string | Uint8Array,
-    encoding: BufferEncoding | undefined
-  ): Effect.Effect<void, ConnectionError> {
+  /**
+   * Writes `data`: accepted into a batch or handed to the kernel (`undefined`),
+   * else `LATER` with the wait for that, or the failure, to run (see `inline.ts`).
+   */
+  writeNow(data: string | Uint8Array, encoding: BufferEncoding | undefined): undefined | typeof LATER {
     const socket = this.socket
-    if (this.failure !== undefined) return Effect.fail(this.failure)
-    if (this.closedByUs || socket.destroyed) return this.closedError("send")
-    if (this.shutDown || !socket.writable) return this.closedError("send after shutdown")
+    if (this.failure !== undefined) return runLater(Effect.fail(this.failure))
+    if (this.closedByUs || socket.destroyed) return runLater(this.closedError("send"))
+    if (this.shutDown || !socket.writable) return runLater(this.closedError("send after shutdown"))
     // input is waiting: the handler is answering pipelined requests, and its replies go out together
     if (!this.batching && data.length < socket.writableHighWaterMark && this.inputBuffered()) {
       this.batching = true
-      socket.cork()
       process.nextTick(flushAtEndOfTurn, this)
     }
-    const seq = ++this.writesIssued
-    const callback = (this.written ??= this.onWritten.bind(this))
-    const room = encoding === undefined ? socket.write(data, callback) : socket.write(data, encoding, callback)
     if (this.batching) {
-      if (room) {
-        this.accepted = seq
-        return Effect.void
+      if (typeof data === "string") {
+        const pending = this.pending
+        const enc = encoding ?? "utf8"
+        if (pending === undefined) {
+          this.pending = data
+          this.pendingEncoding = enc
+        } else if (enc === this.pendingEncoding) {
+          this.pending = pending + data
+        } else {
+          this.cork()
+          this.writePending()
+          this.pending = data
+          this.pendingEncoding = enc
+        }
+        if (this.pending!.length + socket.writableLength < socket.writableHighWaterMark) return undefined
+      } else {
+        this.cork()
+        this.writePending()
+        const seq = ++this.writesIssued
+        if (socket.write(data, (this.written ??= this.onWritten.bind(this)))) {
+          this.accepted = seq
+          return undefined
+        }
       }
       // the batch is full: send it, and wait like any send if the kernel does not take it all
       this.flush()
+      if (socket.writableLength === 0) return undefined
+      return runLater(this.flushed(this.writesIssued))
     }
+    const seq = ++this.writesIssued
+    const callback = (this.written ??= this.onWritten.bind(this))
+    if (encoding === undefined) socket.write(data, callback)
+    else socket.write(data, encoding, callback)
     // handed to the kernel already: nothing to wait for
-    if (socket.writableLength === 0) return Effect.void
-    return this.flushed(seq)
+    if (socket.writableLength === 0) return undefined
+    return runLater(this.flushed(seq))
+  }
+
+  private cork(): void {
+    if (this.corked) return
+    this.corked = true
+    this.socket.cork()
+  }
+
+  /** Hands the joined strings of the batch to the socket (one write). */
+  private writePending(): void {
+    const pending = this.pending
+    if (pending === undefined) return
+    this.pending = undefined
+    const seq = ++this.writesIssued
+    this.socket.write(pending, this.pendingEncoding, (this.written ??= this.onWritten.bind(this)))
+    this.accepted = seq
   }
 
   /** Sends the batched bytes (one write), if a batch is open. */
   flush(): void {
     if (!this.batching) return
     this.batching = false
-    this.socket.uncork()
+    this.writePending()
+    if (this.corked) {
+      this.corked = false
+      this.socket.uncork()
+    }
   }
 
   /**
