@@ -146,7 +146,15 @@ const canPin = ((): boolean => {
  * ```
  */
 export const serverCommand = (args: ReadonlyArray<string>): [string, Array<string>] => {
-  if (!canPin) return [process.execPath, [...args]]
+  const all = [...serverArgs, ...args]
+  if (!canPin) return [process.execPath, all]
   execFileSync("taskset", ["-p", "-c", "0", String(process.pid)])
-  return ["taskset", ["-c", "1", process.execPath, ...args]]
+  return ["taskset", ["-c", "1", process.execPath, ...all]]
 }
+
+/**
+ * Extra node arguments for every server process, from BENCH_SERVER_ARGS (split
+ * at spaces), e.g. `--import ./bench/upstream/no-async-resource.mjs` to measure
+ * an upstream proposal's effect on a bench.
+ */
+const serverArgs = (process.env.BENCH_SERVER_ARGS ?? "").split(" ").filter((arg) => arg.length > 0)

@@ -54,10 +54,11 @@ const target = (versusRaw: number, higherIsBetter: boolean): number =>
 /** 64 connections, each keeping one 64-byte message in flight; also the server's CPU per round trip. */
 const pingpong = (kind: Kind) => withServer(kind, (server) => pingpongSample(server, SECONDS))
 
-/** One connection streaming 64 KiB writes; MB/s echoed back. */
+/** One connection streaming 64 KiB writes; MB/s echoed back, and the server's CPU per MB as side quantity `cpu`. */
 const stream = (kind: Kind) =>
-  withServer(kind, async ({ port }) => {
-    const socket = await connectTo(port)
+  withServer(kind, async (server): Promise<Sample> => {
+    const socket = await connectTo(server.port)
+    const cpuBefore = (await server.stats()).cpuMicros
     const block = Buffer.alloc(65536, 97)
     let received = 0
     let running = true
@@ -71,17 +72,20 @@ const stream = (kind: Kind) =>
     await new Promise((r) => setTimeout(r, SECONDS * 1000))
     running = false
     const rate = received / 1e6 / ((performance.now() - start) / 1000)
+    const cpu = (await server.stats()).cpuMicros - cpuBefore
     socket.destroy()
-    return rate
+    return { value: rate, side: { cpu: cpu / (received / 1e6) } }
   })
 
 /** 16 loops of connect, exchange one byte, close; connections/s, and the server's CPU per connection. */
 const connectClose = (kind: Kind) => withServer(kind, (server) => connectCloseSample(server, SECONDS, 1))
 
-/** Server RSS per idle connection, with 10,000 held open; also the V8 heap per connection as side quantity `heap`. */
+/** Idle connections held for the memory case (the issue's 15,000; the fd limit here is 20,000 per process). */
+const HELD = Number(process.env.BENCH_HELD ?? 15000)
+
+/** Server RSS per idle connection, with HELD open; also the V8 heap per connection as side quantity `heap`. */
 const memory = (kind: Kind) =>
   withServer(kind, async (server): Promise<Sample> => {
-    const HELD = Number(process.env.BENCH_HELD ?? 10000)
     const before = await server.stats()
     const sockets: Array<Net.Socket> = []
     for (let i = 0; i < HELD; i += 200) {
@@ -102,11 +106,12 @@ const heapSide = {
   name: "server V8 heap per idle connection",
   unit: "KiB",
   higherIsBetter: false,
-  target: target(1.5, false)
+  target: target(1.6, false)
 }
 
-// CPU targets are the rate targets' inverses: a server that spends 1/0.9 of raw's CPU per operation
-// serves 0.9 of raw's rate once it, not the load generator, is the limit.
+// The issue's targets (docs/performance.md): pingpong >= 0.9x raw with CPU per round trip <= 1.2x, stream
+// >= 0.9x MB/s, server CPU per connect+close <= 1.3x (its rate target is the inverse, 1/1.3: once the
+// server, not the load generator, is the limit, rate follows CPU), RSS per idle connection <= 1.6x.
 await compare(forms ? "TCP echo, handler form (fiberloop: hoisted)" : "TCP echo", baselineName, [
   // the handler's form costs per connection, not per message: BENCH_FORMS runs the per-connection cases only
   ...(forms ? [] : [
@@ -122,7 +127,7 @@ await compare(forms ? "TCP echo, handler form (fiberloop: hoisted)" : "TCP echo"
         name: "server CPU per round trip",
         unit: "µs",
         higherIsBetter: false,
-        target: target(1.11, false)
+        target: target(1.2, false)
       }]
     },
     {
@@ -131,25 +136,26 @@ await compare(forms ? "TCP echo, handler form (fiberloop: hoisted)" : "TCP echo"
       higherIsBetter: true,
       target: target(0.9, true),
       subject: () => stream("fiberloop"),
-      baseline: () => stream(baseline)
+      baseline: () => stream(baseline),
+      side: [{ key: "cpu", name: "server CPU per MB", unit: "µs", higherIsBetter: false, target: target(1.11, false) }]
     }
   ]),
   {
     name: "connect+close/s (16 loops)",
     unit: "/s",
     higherIsBetter: true,
-    target: target(0.85, true),
+    target: target(0.77, true), // 1 / 1.3
     subject: () => connectClose("fiberloop"),
     baseline: () => connectClose(baseline),
     side: [
-      { key: "cpu", name: "server CPU per connection", unit: "µs", higherIsBetter: false, target: target(1.18, false) }
+      { key: "cpu", name: "server CPU per connection", unit: "µs", higherIsBetter: false, target: target(1.3, false) }
     ]
   },
   {
-    name: "server RSS per idle connection (10,000 held)",
+    name: `server RSS per idle connection (${HELD.toLocaleString("en")} held)`,
     unit: "KiB",
     higherIsBetter: false,
-    target: target(1.5, false),
+    target: target(1.6, false),
     subject: () => memory("fiberloop"),
     baseline: () => memory(baseline),
     side: before === undefined || forms ? [heapSide] : [] // an earlier checkout's server may not report its heap
