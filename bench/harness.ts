@@ -45,6 +45,8 @@ export interface Result {
   readonly subject: number
   readonly baseline: number
   readonly ratio: number
+  /** The lowest and highest per-round ratio. */
+  readonly range: readonly [number, number]
   readonly met: boolean
 }
 
@@ -81,18 +83,20 @@ export const compare = async (
   const rounds = options?.rounds ?? Number(process.env.BENCH_ROUNDS ?? 5)
   const results: Array<Result> = []
   console.log(`\n## ${title}: fiberloop vs ${baselineName} (${rounds} rounds, A/B interleaved, medians)\n`)
-  console.log(`| case | fiberloop | ${baselineName} | ratio | target | met |`)
-  console.log("|---|---|---|---|---|---|")
+  console.log(`| case | fiberloop | ${baselineName} | ratio | per-round range | target | met |`)
+  console.log("|---|---|---|---|---|---|---|")
   const row = (name: string, unit: string, higherIsBetter: boolean, target: number, a: Array<number>, b: Array<number>) => {
     const subject = median(a)
     const baseline = median(b)
-    const ratio = median(a.map((x, i) => x / b[i]!))
+    const ratios = a.map((x, i) => x / b[i]!)
+    const ratio = median(ratios)
+    const range = [Math.min(...ratios), Math.max(...ratios)] as const
     const met = higherIsBetter ? ratio >= target : ratio <= target
-    results.push({ name, subject, baseline, ratio, met })
+    results.push({ name, subject, baseline, ratio, range, met })
     console.log(
       `| ${name} | ${fmt(subject)} ${unit} | ${fmt(baseline)} ${unit} | ${ratio.toFixed(2)}x | ${
-        higherIsBetter ? ">=" : "<="
-      } ${target}x | ${met ? "yes" : "NO"} |`
+        range[0].toFixed(2)
+      }–${range[1].toFixed(2)}x | ${higherIsBetter ? ">=" : "<="} ${target}x | ${met ? "yes" : "NO"} |`
     )
   }
   for (const c of cases) {
