@@ -245,6 +245,38 @@ function onData(this: OwnedSocket, chunk: Buffer) {
 function onEnd(this: OwnedSocket) {
   this[kOwner]!.end()
 }
+
+/**
+ * Node's own `'end'` listener, which every `net.Socket` registers when it is
+ * made (`onReadableStreamEnd`). A second listener would turn the socket's
+ * one-function `'end'` entry into an array (about 100 B per connection), so
+ * `onEndInPlace` takes its place and calls it first, as it would have run.
+ */
+let nodeOnEnd: ((this: Net.Socket) => void) | undefined
+function onEndInPlace(this: OwnedSocket) {
+  nodeOnEnd!.call(this)
+  this[kOwner]!.end()
+}
+type Events = Record<string | symbol, unknown>
+const eventsOf = (socket: Net.Socket): Events | undefined => (socket as unknown as { _events?: Events })._events
+
+/** Listens for `'end'` in the place of Node's own listener when it is the only one, else beside it. */
+const listenForEnd = (socket: OwnedSocket): void => {
+  const events = eventsOf(socket)
+  const current = events?.end
+  if (nodeOnEnd === undefined && typeof current === "function" && current.name === "onReadableStreamEnd") {
+    nodeOnEnd = current as (this: Net.Socket) => void
+  }
+  if (current !== undefined && current === nodeOnEnd) events!.end = onEndInPlace
+  else socket.on("end", onEnd)
+}
+
+/** Undoes `listenForEnd`. */
+const stopListeningForEnd = (socket: OwnedSocket): void => {
+  const events = eventsOf(socket)
+  if (events?.end === onEndInPlace) events.end = nodeOnEnd
+  else socket.off("end", onEnd)
+}
 function onError(this: OwnedSocket, error: Error) {
   this[kOwner]!.error(error)
 }
@@ -385,7 +417,7 @@ class ConnectionImpl extends Writer implements Connection {
     this.socket = owned
     owned[kOwner] = this
     owned.on("data", onData)
-    owned.on("end", onEnd)
+    listenForEnd(owned)
     owned.on("error", onError)
     owned.on("close", onClose)
     if (this.settings.idleMillis !== undefined) {
@@ -399,7 +431,7 @@ class ConnectionImpl extends Writer implements Connection {
     this.flush()
     const socket = this.socket
     socket.off("data", onData)
-    socket.off("end", onEnd)
+    stopListeningForEnd(socket)
     socket.off("error", onError)
     socket.off("close", onClose)
     socket.off("timeout", onIdle)

@@ -326,6 +326,34 @@ describe("Connection", () => {
         assert.strictEqual(yield* readToEnd(peer), "")
       })))
 
+    it.live("listens for 'end' in the place of Node's own listener, which still runs, and gives it back on detach", () =>
+      live(Effect.gen(function*() {
+        const accepted = yield* Deferred.make<Net.Socket>()
+        const plain = yield* Effect.acquireRelease(
+          Effect.callback<Net.Server>((resume) => {
+            const server = Net.createServer((socket) => Deferred.doneUnsafe(accepted, Effect.succeed(socket)))
+            server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+          }),
+          (server) => Effect.sync(() => server.close())
+        )
+        const peer = yield* rawClient((plain.address() as Net.AddressInfo).port)
+        const socket = yield* Deferred.await(accepted)
+        const nodes = socket.listeners("end")
+        assert.strictEqual(nodes.length, 1)
+        const first = Connection.makeUnsafe(socket)
+        // one listener, not an array of two
+        assert.strictEqual(socket.listenerCount("end"), 1)
+        assert.notStrictEqual(socket.listeners("end")[0], nodes[0])
+        Connection.detachUnsafe(first)
+        assert.deepStrictEqual(socket.listeners("end"), nodes)
+        const conn = yield* Connection.make(socket)
+        const write = socket.write
+        peer.end()
+        assert.strictEqual((yield* Effect.flip(conn.receive()))._tag, "ConnectionClosed")
+        // Node's listener ran: a socket without allowHalfOpen refuses writes after the peer's FIN
+        assert.notStrictEqual(socket.write, write)
+      })))
+
     it.live("fails when the peer resets while it waits", () =>
       live(Effect.gen(function*() {
         const { peer, server } = yield* stalled()
