@@ -1,4 +1,4 @@
-// Bench only (docs/performance-upstream.md, proposal a): hides AsyncResource
+// Bench only (docs/performance.md, "Upstream proposals", proposal a): hides AsyncResource
 // from effect's internal/effect.js, so fibers capture no async context on
 // suspension, as the proposed opt-out would. Loaded into the server processes
 // with BENCH_SERVER_ARGS="--import ./bench/upstream/no-async-resource.mjs";

@@ -1,5 +1,5 @@
 /**
- * The four upstream proposals for Effect 4.1.0 (docs/performance-upstream.md),
+ * The four upstream proposals for Effect 4.1.0 (docs/performance.md, "Upstream proposals"),
  * as edits of `effect/dist/internal/effect.js` (and the two other dist modules
  * that push onto a fiber's stack). bench/upstream/run.ts applies them to a
  * temporary copy of the package, never to node_modules.

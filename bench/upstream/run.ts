@@ -1,5 +1,5 @@
 /**
- * Measures the upstream proposals (docs/performance-upstream.md): builds, in
+ * Measures the upstream proposals (docs/performance.md, "Upstream proposals"): builds, in
  * a temporary directory, one copy of the repository per Effect build (4.1.0
  * as shipped, each proposal alone, all together), each with its own copy of
  * `effect` patched by bench/upstream/patches.ts and the committed `src/`
