@@ -34,6 +34,20 @@ const pair = (options?: Connection.Options) =>
     return { client, server: yield* accepted }
   })
 
+/** A plain `node:net` server socket (no Connection yet) and the raw client connected to it. */
+const plainPair = Effect.gen(function*() {
+  const accepted = yield* Deferred.make<Net.Socket>()
+  const plain = yield* Effect.acquireRelease(
+    Effect.callback<Net.Server>((resume) => {
+      const server = Net.createServer((socket) => Deferred.doneUnsafe(accepted, Effect.succeed(socket)))
+      server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+    }),
+    (server) => Effect.sync(() => server.close())
+  )
+  const peer = yield* rawClient((plain.address() as Net.AddressInfo).port)
+  return { peer, socket: yield* Deferred.await(accepted) }
+})
+
 /** A raw Node client against a fiberloop server connection. */
 const rawPair = (options?: Connection.Options) =>
   Effect.gen(function*() {
@@ -310,16 +324,8 @@ describe("Connection", () => {
 
     it.live("succeeds on a socket Node has already ended (no allowHalfOpen)", () =>
       live(Effect.gen(function*() {
-        const accepted = yield* Deferred.make<Net.Socket>()
-        const plain = yield* Effect.acquireRelease(
-          Effect.callback<Net.Server>((resume) => {
-            const server = Net.createServer((socket) => Deferred.doneUnsafe(accepted, Effect.succeed(socket)))
-            server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
-          }),
-          (server) => Effect.sync(() => server.close())
-        )
-        const peer = yield* rawClient((plain.address() as Net.AddressInfo).port)
-        const conn = yield* Connection.make(yield* Deferred.await(accepted))
+        const { peer, socket } = yield* plainPair
+        const conn = yield* Connection.make(socket)
         peer.end()
         assert.strictEqual((yield* Effect.flip(conn.receive()))._tag, "ConnectionClosed")
         yield* conn.shutdown
@@ -328,16 +334,7 @@ describe("Connection", () => {
 
     it.live("listens for 'end' in the place of Node's own listener, which still runs, and gives it back on detach", () =>
       live(Effect.gen(function*() {
-        const accepted = yield* Deferred.make<Net.Socket>()
-        const plain = yield* Effect.acquireRelease(
-          Effect.callback<Net.Server>((resume) => {
-            const server = Net.createServer((socket) => Deferred.doneUnsafe(accepted, Effect.succeed(socket)))
-            server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
-          }),
-          (server) => Effect.sync(() => server.close())
-        )
-        const peer = yield* rawClient((plain.address() as Net.AddressInfo).port)
-        const socket = yield* Deferred.await(accepted)
+        const { peer, socket } = yield* plainPair
         const nodes = socket.listeners("end")
         assert.strictEqual(nodes.length, 1)
         const first = Connection.makeUnsafe(socket)
