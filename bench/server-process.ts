@@ -46,7 +46,10 @@ export const withServer = async <A>(
 ): Promise<A> => {
   const child = spawn(...serverCommand(["--expose-gc", script, ...args]), { stdio: ["pipe", "pipe", "inherit"] })
   const waiters: Array<(line: string) => void> = []
-  createInterface({ input: child.stdout }).on("line", (line) => waiters.shift()?.(line))
+  // only the protocol's JSON lines: diagnostics a node flag prints (BENCH_SERVER_ARGS="--trace-deopt") are skipped
+  createInterface({ input: child.stdout }).on("line", (line) => {
+    if (line.startsWith("{")) waiters.shift()?.(line)
+  })
   try {
     const port = await new Promise<number>((resolve, reject) => {
       waiters.push((line) => resolve(JSON.parse(line).port))
