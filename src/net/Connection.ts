@@ -34,7 +34,7 @@ import {
 } from "./Errors.ts"
 import { type Pattern, ReadBuffer, type Take, type TakeText, tooLong } from "./ReadBuffer.ts"
 import { asEffect, InlineOp, LATER, later, runLater } from "./internal/inline.ts"
-import { Writer } from "./internal/Writer.ts"
+import { SUBCLASS_FLAG, Writer } from "./internal/Writer.ts"
 import * as Tls from "./Tls.ts"
 
 export type { Pattern } from "./ReadBuffer.ts"
@@ -379,7 +379,13 @@ class ConnectionImpl extends Writer implements Connection {
   declare socket: OwnedSocket
   /** Made when the first bytes arrive (an idle connection holds none). */
   private buffer: ReadBuffer | undefined = undefined
-  private eof = false
+  /** The peer's FIN (or the socket's end) has come: nothing more will be buffered. */
+  private get eof(): boolean {
+    return (this.flags & SUBCLASS_FLAG) !== 0
+  }
+  private set eof(on: boolean) {
+    this.flags = on ? this.flags | SUBCLASS_FLAG : this.flags & ~SUBCLASS_FLAG
+  }
   private resumeRead: ((effect: Effect.Effect<any, ConnectionError>) => void) | undefined = undefined
   private want: Pattern | typeof PARTIAL = "*l"
   private wantMax = 0

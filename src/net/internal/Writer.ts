@@ -27,6 +27,20 @@ interface WriteWaiter {
   timer: ReturnType<typeof setTimeout> | undefined
 }
 
+// The connection's flags, folded into one field (`Writer.flags`): a field per flag costs 8 bytes each.
+const CLOSED_BY_US = 1
+const SHUT_DOWN = 2
+const BATCHING = 4
+const CORKED = 8
+/**
+ * The flag bit a subclass may use for its own state (the connection's end of stream).
+ *
+ * ```ts
+ * private get eof() { return (this.flags & SUBCLASS_FLAG) !== 0 }
+ * ```
+ */
+export const SUBCLASS_FLAG = 16
+
 /** The end-of-turn flush of a batch of sends (scheduled once per batch). */
 const flushAtEndOfTurn = (writer: Writer): void => writer.flush()
 
@@ -53,12 +67,36 @@ export abstract class Writer {
   socket: Net.Socket
   /** A fatal condition: the connection can no longer be read or written. */
   protected failure: ConnectionError | undefined = undefined
-  protected closedByUs = false
-  protected shutDown = false
+  /** The flags below, one bit each. */
+  protected flags = 0
+  /** This side closed the connection. */
+  protected get closedByUs(): boolean {
+    return (this.flags & CLOSED_BY_US) !== 0
+  }
+  protected set closedByUs(on: boolean) {
+    this.flags = on ? this.flags | CLOSED_BY_US : this.flags & ~CLOSED_BY_US
+  }
+  /** This side sent its FIN. */
+  protected get shutDown(): boolean {
+    return (this.flags & SHUT_DOWN) !== 0
+  }
+  protected set shutDown(on: boolean) {
+    this.flags = on ? this.flags | SHUT_DOWN : this.flags & ~SHUT_DOWN
+  }
   /** Sends are being gathered to go out in one write. */
-  private batching = false
+  private get batching(): boolean {
+    return (this.flags & BATCHING) !== 0
+  }
+  private set batching(on: boolean) {
+    this.flags = on ? this.flags | BATCHING : this.flags & ~BATCHING
+  }
   /** The batch corked the socket (it holds bytes, or strings of two encodings). */
-  private corked = false
+  private get corked(): boolean {
+    return (this.flags & CORKED) !== 0
+  }
+  private set corked(on: boolean) {
+    this.flags = on ? this.flags | CORKED : this.flags & ~CORKED
+  }
   /** The batch's strings not yet handed to the socket, joined, and their encoding. */
   private pending: string | undefined = undefined
   private pendingEncoding: BufferEncoding = "utf8"
