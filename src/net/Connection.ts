@@ -381,10 +381,10 @@ class ConnectionImpl extends Writer implements Connection {
   private buffer: ReadBuffer | undefined = undefined
   /** The peer's FIN (or the socket's end) has come: nothing more will be buffered. */
   private get eof(): boolean {
-    return (this.flags & SUBCLASS_FLAG) !== 0
+    return this.hasFlag(SUBCLASS_FLAG)
   }
   private set eof(on: boolean) {
-    this.flags = on ? this.flags | SUBCLASS_FLAG : this.flags & ~SUBCLASS_FLAG
+    this.setFlag(SUBCLASS_FLAG, on)
   }
   private resumeRead: ((effect: Effect.Effect<any, ConnectionError>) => void) | undefined = undefined
   private want: Pattern | typeof PARTIAL = "*l"

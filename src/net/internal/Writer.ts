@@ -36,7 +36,7 @@ const CORKED = 8
  * The flag bit a subclass may use for its own state (the connection's end of stream).
  *
  * ```ts
- * private get eof() { return (this.flags & SUBCLASS_FLAG) !== 0 }
+ * private get eof() { return this.hasFlag(SUBCLASS_FLAG) }
  * ```
  */
 export const SUBCLASS_FLAG = 16
@@ -68,34 +68,40 @@ export abstract class Writer {
   /** A fatal condition: the connection can no longer be read or written. */
   protected failure: ConnectionError | undefined = undefined
   /** The flags below, one bit each. */
-  protected flags = 0
+  private flags = 0
+  protected hasFlag(bit: number): boolean {
+    return (this.flags & bit) !== 0
+  }
+  protected setFlag(bit: number, on: boolean): void {
+    this.flags = on ? this.flags | bit : this.flags & ~bit
+  }
   /** This side closed the connection. */
   protected get closedByUs(): boolean {
-    return (this.flags & CLOSED_BY_US) !== 0
+    return this.hasFlag(CLOSED_BY_US)
   }
   protected set closedByUs(on: boolean) {
-    this.flags = on ? this.flags | CLOSED_BY_US : this.flags & ~CLOSED_BY_US
+    this.setFlag(CLOSED_BY_US, on)
   }
   /** This side sent its FIN. */
   protected get shutDown(): boolean {
-    return (this.flags & SHUT_DOWN) !== 0
+    return this.hasFlag(SHUT_DOWN)
   }
   protected set shutDown(on: boolean) {
-    this.flags = on ? this.flags | SHUT_DOWN : this.flags & ~SHUT_DOWN
+    this.setFlag(SHUT_DOWN, on)
   }
   /** Sends are being gathered to go out in one write. */
   private get batching(): boolean {
-    return (this.flags & BATCHING) !== 0
+    return this.hasFlag(BATCHING)
   }
   private set batching(on: boolean) {
-    this.flags = on ? this.flags | BATCHING : this.flags & ~BATCHING
+    this.setFlag(BATCHING, on)
   }
   /** The batch corked the socket (it holds bytes, or strings of two encodings). */
   private get corked(): boolean {
-    return (this.flags & CORKED) !== 0
+    return this.hasFlag(CORKED)
   }
   private set corked(on: boolean) {
-    this.flags = on ? this.flags | CORKED : this.flags & ~CORKED
+    this.setFlag(CORKED, on)
   }
   /** The batch's strings not yet handed to the socket, joined, and their encoding. */
   private pending: string | undefined = undefined
@@ -157,7 +163,7 @@ export abstract class Writer {
         this.cork()
         this.writePending()
         const seq = ++this.writesIssued
-        if (socket.write(data, (this.written ??= this.onWritten.bind(this)))) {
+        if (socket.write(data, this.writeCallback)) {
           this.accepted = seq
           return undefined
         }
@@ -168,7 +174,7 @@ export abstract class Writer {
       return runLater(this.flushed(this.writesIssued))
     }
     const seq = ++this.writesIssued
-    const callback = (this.written ??= this.onWritten.bind(this))
+    const callback = this.writeCallback
     if (encoding === undefined) socket.write(data, callback)
     else socket.write(data, encoding, callback)
     // handed to the kernel already: nothing to wait for
@@ -188,7 +194,7 @@ export abstract class Writer {
     if (pending === undefined) return
     this.pending = undefined
     const seq = ++this.writesIssued
-    this.socket.write(pending, this.pendingEncoding, (this.written ??= this.onWritten.bind(this)))
+    this.socket.write(pending, this.pendingEncoding, this.writeCallback)
     this.accepted = seq
   }
 
@@ -220,6 +226,11 @@ export abstract class Writer {
         if (i >= 0) waiters.splice(i, 1)
       })
     })
+  }
+
+  /** The callback of every write and end, made on the first one (idle connections never need it). */
+  private get writeCallback(): (error?: Error | null) => void {
+    return (this.written ??= this.onWritten.bind(this))
   }
 
   private onWritten(error?: Error | null): void {
@@ -281,7 +292,7 @@ export abstract class Writer {
       this.flush()
       this.shutDown = true
       const seq = ++this.writesIssued
-      socket.end((this.written ??= this.onWritten.bind(this)))
+      socket.end(this.writeCallback)
       return this.flushed(seq)
     })
   }
