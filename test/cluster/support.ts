@@ -11,8 +11,12 @@ import { createInterface } from "node:readline"
 
 const fixture = fileURLToPath(new URL("./fixtures/runner.ts", import.meta.url))
 
-/** A runner that exited before printing its port. */
-export class RunnerStartError extends Data.TaggedError("RunnerStartError")<{ readonly output: string }> {}
+/** A runner that exited before printing its port (`output`: its exit status and stderr). */
+export class RunnerStartError extends Data.TaggedError("RunnerStartError")<{ readonly output: string }> {
+  override get message() {
+    return this.output
+  }
+}
 
 /** How a runner process ended. */
 export interface RunnerExit {
@@ -83,7 +87,9 @@ export const spawnRunner = (options: {
       lines.on("line", (line) => {
         if (line.startsWith("{")) resume(Effect.succeed((JSON.parse(line) as { port: number }).port))
       })
-      child.once("exit", () => resume(Effect.fail(new RunnerStartError({ output }))))
+      // "close", not "exit": by then stderr has been read to its end, so the failure says why
+      child.once("close", (code, signal) =>
+        resume(Effect.fail(new RunnerStartError({ output: `exited (code ${code}, signal ${signal})\n${output}` }))))
     }).pipe(
       Effect.timeoutOrElse({
         duration: "60 seconds",

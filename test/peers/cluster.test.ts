@@ -232,3 +232,23 @@ describe("the throwaway PostgreSQL server", () => {
       assert.isTrue(refused)
     }), 60_000)
 })
+
+describe("the suite's fixtures", () => {
+  // three runners start at once and each creates the ledger table: PostgreSQL's concurrent
+  // CREATE TABLE IF NOT EXISTS can fail with a unique violation, and a runner that fails to start
+  // failed the whole suite in CI
+  it.live("createLedger run by three clients at once on a fresh table succeeds every time", () =>
+    Effect.gen(function*() {
+      const pg = yield* Postgres.make({ database: "fixtures" })
+      const clients = yield* Effect.all([0, 1, 2].map(() => Layer.build(Postgres.layerClient(pg))))
+      for (let round = 0; round < 20; round++) {
+        yield* Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          yield* sql`DROP TABLE IF EXISTS ledger`
+        }).pipe(Effect.provideContext(clients[0]!))
+        yield* Effect.all(clients.map((context) => Effect.provideContext(createLedger, context)), {
+          concurrency: "unbounded"
+        }).pipe(Effect.timeout("10 seconds"))
+      }
+    }).pipe(Effect.scoped), 60_000)
+})
