@@ -1,7 +1,8 @@
 /**
  * The server side of bench/resp.bench.ts (protocol in bench/server-process.ts):
- * `node bench/resp-process.ts fiberloop|raw` serves RESP on 127.0.0.1, as
- * examples/resp-server.ts (`Tcp.serve`, one `send` per reply) or as
+ * `node bench/resp-process.ts fiberloop|patterns|raw` serves RESP on
+ * 127.0.0.1, as examples/resp-server.ts (`Tcp.serve`, one `send` per reply;
+ * its decoder, or its read-pattern handler) or as
  * bench/resp-raw-server.ts (raw `node:net`, one write per 'data' event).
  */
 import * as Effect from "effect/Effect"
@@ -24,7 +25,8 @@ if (process.argv[2] === "raw") {
 } else {
   Effect.runFork(
     Effect.gen(function*() {
-      const server = yield* Resp.serve({ host: "127.0.0.1", port: 0 })
+      const framing = process.argv[2] === "patterns" ? "patterns" : "decoder"
+      const server = yield* Resp.serve({ host: "127.0.0.1", port: 0, framing })
       announce(server.address.port, () => server.stats().active)
       return yield* Effect.never
     }).pipe(Effect.scoped, Effect.provide(Tcp.layer.pipe(Layer.provide(Dns.layerStatic({})))))

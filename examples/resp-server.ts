@@ -7,19 +7,22 @@
  *   npx node examples/resp-server.ts [port]   (default 6380; 0 picks a free port)
  *   then: redis-cli -p <port> PING, or redis-benchmark -p <port> -q -t ping,set,get,incr,lpush
  *
- * The handler reads the protocol the plain way, one read pattern per `*N`
- * line, `$len` line and bulk, and sends each reply on its own: fiberloop
- * serves reads from buffered input and coalesces the sends of a pipelined
- * batch itself. Work per peer is bounded: a line over 64 KiB, a bulk over
- * 512 MiB or more than 1,048,576 arguments is a protocol error that closes
- * the connection, like redis. Keys, values and replies are Latin-1 strings
- * (one character per byte: binary safe, and no `Buffer` per reply). Not
+ * The handler reads each command with one read, through the `commands`
+ * frame decoder, and sends each reply on its own: fiberloop serves reads
+ * from buffered input and coalesces the sends of a pipelined batch itself.
+ * `makePatternHandler` is the same server written with one read pattern per
+ * `*N` line, `$len` line and bulk. Work per peer is bounded: a line over
+ * 64 KiB, a bulk over 512 MiB or more than 1,048,576 arguments is a protocol
+ * error that closes the connection, like redis, and so is a command over
+ * 1 GiB. Keys, values and replies are Latin-1 strings (one character per
+ * byte: binary safe, and no `Buffer` per reply). Not
  * redis: SET takes no options (they get redis's "syntax error"), inline
  * commands split on white space without quotes, CONFIG GET knows `save` and
  * `appendonly` only.
  */
+import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
-import { Loop, Tcp } from "../src/index.ts"
+import { Decoder, Loop, Tcp } from "../src/index.ts"
 
 // =============================================================================
 // Replies
@@ -91,9 +94,10 @@ const unknownCommand = (args: ReadonlyArray<string>): string => {
 // =============================================================================
 
 /**
- * The integer in `bytes` from `from` to the end (a `*N` or `$len` line), by
- * redis's strict rules (`string2ll`: optional `-`, no leading zeros, no `+`
- * or spaces, at most 20 characters), or `NaN`. Exact up to 2^53.
+ * The integer in `bytes` from `from` to `end` (default: the end; a `*N` or
+ * `$len` line), by redis's strict rules (`string2ll`: optional `-`, no
+ * leading zeros, no `+` or spaces, at most 20 characters), or `NaN`. Exact
+ * up to 2^53.
  *
  * **Example** (A multibulk count)
  *
@@ -102,8 +106,7 @@ const unknownCommand = (args: ReadonlyArray<string>): string => {
  * integerAt(Buffer.from("01"), 0) // => NaN
  * ```
  */
-export const integerAt = (bytes: Uint8Array, from: number): number => {
-  const end = bytes.length
+export const integerAt = (bytes: Uint8Array, from: number, end: number = bytes.length): number => {
   if (end === from || end - from > 20) return NaN
   if (end - from === 1 && bytes[from] === ZERO) return 0
   let i = from
@@ -256,19 +259,179 @@ export const MAX_LINE = 64 * 1024
 export const MAX_ARGUMENTS = 1024 * 1024
 /** Longest bulk: redis's `proto-max-bulk-len`. */
 export const MAX_BULK = 512 * 1024 * 1024
+/** Most bytes of one command: redis's `client-query-buffer-limit` (past it, redis closes the connection too). */
+export const MAX_COMMAND = 1024 * 1024 * 1024
 
 /**
- * The connection handler of a server over `store`: made once per server (a
- * hoisted generator serves every connection), it reads a command, runs it,
- * sends the reply, and again, until the peer leaves or breaks the protocol.
+ * A protocol error: the connection gets `reply` (redis's text) and is closed.
+ *
+ * **Example** (The reply to a bad bulk length)
+ *
+ * ```ts
+ * new ProtocolViolation({ reply: ProtocolError.invalidBulkLength })
+ * ```
+ */
+export class ProtocolViolation extends Data.TaggedError("ProtocolViolation")<{ readonly reply: string }> {}
+
+/**
+ * A command being decoded, kept between the decoder's calls while it
+ * arrives: the arguments so far, where the next line or bulk starts (from
+ * the command's first byte), the bulks still to come (-1 before the `*N`
+ * line), the length of the bulk whose `$len` line has been read (-1 if
+ * none), and how far the search for the end of an unfinished line got.
+ */
+interface Partial {
+  args: Array<string>
+  at: number
+  left: number
+  bulk: number
+  scanned: number
+}
+
+const LF = 0x0a
+const CR = 0x0d
+
+/**
+ * The end (without CR) of the line starting `at` bytes into the command, or
+ * -1 if it has not all come or is too long (then `input` has failed with
+ * redis's error: "too big bulk count string" for a `$len` line).
+ */
+const lineEnd = (input: Decoder.FrameInput<ProtocolViolation>, p: Partial, inBulk: boolean): number => {
+  const { bytes, start, end } = input
+  const from = start + p.at
+  const lf = bytes.indexOf(LF, start + Math.max(p.at, p.scanned))
+  if (lf < 0) {
+    p.scanned = end - start
+    // as redis: a line may be MAX_LINE bytes and its CR, waiting for the LF
+    if (end - from > MAX_LINE + 1) tooBig(input, inBulk)
+    return -1
+  }
+  p.scanned = 0
+  const last = lf > from && bytes[lf - 1] === CR ? lf - 1 : lf
+  if (last - from > MAX_LINE) {
+    tooBig(input, inBulk)
+    return -1
+  }
+  return last
+}
+
+const tooBig = (input: Decoder.FrameInput<ProtocolViolation>, inBulk: boolean) =>
+  input.fail(new ProtocolViolation({ reply: inBulk ? ProtocolError.tooBigBulkCount : ProtocolError.tooBigInline }))
+
+const violation = (input: Decoder.FrameInput<ProtocolViolation>, reply: string) =>
+  input.fail(new ProtocolViolation({ reply }))
+
+/** The command ends after `length` bytes: they are consumed, and the next command starts afresh. */
+const done = (input: Decoder.FrameInput<ProtocolViolation>, p: Partial, length: number): Array<string> => {
+  input.consume(length)
+  const args = p.args
+  p.args = []
+  p.at = 0
+  p.left = -1
+  p.bulk = -1
+  p.scanned = 0
+  return args
+}
+
+/**
+ * Decodes one command, multibulk (`*2\r\n$3\r\nGET\r\n$1\r\nk\r\n`) or inline
+ * (`GET k\r\n`), into its arguments (Latin-1), with redis's protocol errors.
+ * Resumes where the last call stopped, and asks for a bulk's bytes all at
+ * once, so a command costs time linear in its bytes however they arrive.
+ */
+const decodeCommand = (input: Decoder.FrameInput<ProtocolViolation>, p: Partial): Array<string> | undefined => {
+  const { bytes, start, end } = input
+  if (p.left < 0) {
+    const last = lineEnd(input, p, false)
+    if (last < 0) return undefined
+    const next = bytes[last] === CR ? last + 2 - start : last + 1 - start
+    if (bytes[start] !== STAR) {
+      const args = splitInline(bytes.subarray(start, last))
+      done(input, p, next)
+      return args.length === 0 ? undefined : args
+    }
+    const count = integerAt(bytes, start + 1, last)
+    if (!(count <= MAX_ARGUMENTS)) return violation(input, ProtocolError.invalidMultibulkLength)
+    if (count <= 0) {
+      done(input, p, next)
+      return undefined
+    }
+    p.left = count
+    p.at = next
+  }
+  for (;;) {
+    if (p.bulk < 0) {
+      const last = lineEnd(input, p, true)
+      if (last < 0) return undefined
+      const from = start + p.at
+      if (bytes[from] !== DOLLAR) return violation(input, ProtocolError.expectedDollar(bytes.subarray(from, last)))
+      const length = integerAt(bytes, from + 1, last)
+      if (!(length >= 0 && length <= MAX_BULK)) return violation(input, ProtocolError.invalidBulkLength)
+      p.bulk = length
+      p.at = (bytes[last] === CR ? last + 2 : last + 1) - start
+    }
+    // the bulk and its CRLF (not checked, as redis does not)
+    const bulkEnd = p.at + p.bulk + 2
+    if (end - start < bulkEnd) return input.need(bulkEnd)
+    p.args.push(bytes.toString("latin1", start + p.at, start + p.at + p.bulk))
+    p.at = bulkEnd
+    p.bulk = -1
+    if (--p.left === 0) return done(input, p, bulkEnd)
+  }
+}
+
+/**
+ * The command decoder: one frame per command, its arguments as Latin-1
+ * strings; a protocol error fails the read with `ProtocolViolation`, a
+ * command over `MAX_COMMAND` bytes with `FrameTooLong`.
+ *
+ * **Example** (Reading a command)
+ *
+ * ```ts
+ * const args = yield* conn.receiveFrame(commands) // ["SET", "k", "v"]
+ * ```
+ */
+export const commands = Decoder.make({
+  maxFrameLength: MAX_COMMAND,
+  state: (): Partial => ({ args: [], at: 0, left: -1, bulk: -1, scanned: 0 }),
+  decode: decodeCommand
+})
+
+/**
+ * The connection handler of a server over `store`, made once per server (a
+ * hoisted generator serves every connection): it reads a command with the
+ * `commands` decoder, runs it, sends the reply, and again, until the peer
+ * leaves or breaks the protocol.
  *
  * **Example** (Serving with a store of your own)
  *
  * ```ts
- * yield* Tcp.serve({ port: 6380, maxLineLength: MAX_LINE, handler: makeHandler(new Map()) })
+ * yield* Tcp.serve({ port: 6380, handler: makeHandler(new Map()) })
  * ```
  */
-export const makeHandler = (store: Store) => {
+export const makeHandler = (store: Store) =>
+  Effect.fnUntraced(
+    function*(conn: Tcp.Connection) {
+      for (;;) {
+        const args = yield* conn.receiveFrame(commands)
+        yield* conn.send(execute(store, args), "latin1")
+      }
+    },
+    (effect, conn) => Effect.catchTag(effect, "ProtocolViolation", (e) => conn.send(e.reply, "latin1"))
+  )
+
+/**
+ * The same handler written with read patterns instead of a decoder: a
+ * `*N` line, then a `$len` line and a bulk per argument, each its own read
+ * (simpler to write, one effect per piece; `serve({ framing: "patterns" })`).
+ *
+ * **Example** (Serving with read patterns)
+ *
+ * ```ts
+ * yield* Tcp.serve({ port: 6380, maxLineLength: MAX_LINE, handler: makePatternHandler(new Map()) })
+ * ```
+ */
+export const makePatternHandler = (store: Store) => {
   /** Whether the line being read is a `$len` line, for the text of a too-long line. */
   interface Session {
     inBulk: boolean
@@ -322,14 +485,19 @@ export const makeHandler = (store: Store) => {
  * server.address.port // => 41234
  * ```
  */
-export const serve = (options: { readonly host?: string | undefined; readonly port?: number | undefined }) =>
+export const serve = (options: {
+  readonly host?: string | undefined
+  readonly port?: number | undefined
+  /** How the handler reads commands: the `commands` decoder (default) or read patterns. */
+  readonly framing?: "decoder" | "patterns" | undefined
+}) =>
   Tcp.serve({
     host: options.host ?? "127.0.0.1",
     port: options.port ?? 6380,
     maxConnections: 10_000,
     backlog: 4096,
     maxLineLength: MAX_LINE,
-    handler: makeHandler(new Map())
+    handler: options.framing === "patterns" ? makePatternHandler(new Map()) : makeHandler(new Map())
   })
 
 if (import.meta.main) {

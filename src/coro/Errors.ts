@@ -121,6 +121,8 @@ export const errorString = (error: unknown): string => {
       return "line too long"
     case "StreamTooLong":
       return "stream too long"
+    case "FrameTooLong":
+      return "frame too long"
     case "HttpRequestError":
       return (error as { readonly err: string }).err
     case "TlsError":

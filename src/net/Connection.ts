@@ -26,13 +26,16 @@ import {
   type ConnectionError,
   ConnectionClosed,
   ConnectionTimeout,
+  FrameTooLong,
   fromNodeError,
   LineTooLong,
   SocketClosed,
   StreamTooLong,
   withoutStack
 } from "./Errors.ts"
-import { type Pattern, ReadBuffer, type Take, type TakeText, tooLong } from "./ReadBuffer.ts"
+import { type Decoder, isDecoder } from "./Decoder.ts"
+import { FrameState } from "./internal/FrameState.ts"
+import { type Pattern, ReadBuffer, tooLong } from "./ReadBuffer.ts"
 import { asEffect, InlineOp, LATER, later, runLater } from "./internal/inline.ts"
 import { SUBCLASS_FLAG, Writer } from "./internal/Writer.ts"
 import * as Tls from "./Tls.ts"
@@ -133,6 +136,22 @@ export interface Connection {
   receive(pattern?: Pattern, encoding?: BufferEncoding): Effect.Effect<string, ConnectionError>
   /** Like `receive`, returning the bytes. */
   receiveBytes(pattern?: Pattern): Effect.Effect<Buffer, ConnectionError>
+  /**
+   * Reads one frame with `decoder` (see `Decoder`): a whole protocol message
+   * in one read, however it arrived. Fails with the decoder's own error when
+   * it finds the bytes are no frame, with `FrameTooLong` past its
+   * `maxFrameLength`, and at end of stream with `ConnectionClosed` carrying
+   * the bytes of an unfinished frame. Inline when the frame is buffered, as
+   * `receive` is.
+   *
+   * **Example** (Length-prefixed records)
+   *
+   * ```ts
+   * const records = Decoder.lengthPrefixed() // once, shared by every connection
+   * const record = yield* conn.receiveFrame(records) // Buffer
+   * ```
+   */
+  receiveFrame<A, E>(decoder: Decoder<A, E>): Effect.Effect<A, ConnectionError | E>
   /**
    * Waits for at least one byte and returns everything buffered, up to `max`
    * (default 65536), across received chunks: a view of one chunk when it
@@ -337,10 +356,10 @@ const endOfStream = withoutStack(() => new ConnectionClosed({ partial: new Uint8
 /** A read of a connection (a pattern, or up to `max` bytes with `PARTIAL`), inline when buffered. */
 class Read<A> extends InlineOp<A> {
   readonly conn: ConnectionImpl
-  readonly pattern: Pattern | typeof PARTIAL
+  readonly pattern: Want
   readonly encoding: BufferEncoding | undefined
   readonly max: number
-  constructor(conn: ConnectionImpl, pattern: Pattern | typeof PARTIAL, encoding: BufferEncoding | undefined, max: number) {
+  constructor(conn: ConnectionImpl, pattern: Want, encoding: BufferEncoding | undefined, max: number) {
     super()
     this.conn = conn
     this.pattern = pattern
@@ -370,6 +389,8 @@ class Send extends InlineOp<void> {
 
 /** What the waiting reader asked for. */
 const PARTIAL = -1
+/** What a read asks for: a pattern, up to `max` bytes (`PARTIAL`) or a frame. */
+type Want = Pattern | typeof PARTIAL | Decoder<unknown, unknown>
 const noBytes = Buffer.alloc(0)
 /** All the bytes of `*a`, as text when an encoding is asked. */
 const decode = (bytes: Buffer, encoding: BufferEncoding | undefined): Buffer | string =>
@@ -387,7 +408,7 @@ class ConnectionImpl extends Writer implements Connection {
     this.setFlag(SUBCLASS_FLAG, on)
   }
   private resumeRead: ((effect: Effect.Effect<any, ConnectionError>) => void) | undefined = undefined
-  private want: Pattern | typeof PARTIAL = "*l"
+  private want: Want = "*l"
   private wantMax = 0
   /** How the waiting reader decodes its unit; `undefined` for bytes. */
   private wantEncoding: BufferEncoding | undefined = undefined
@@ -400,6 +421,11 @@ class ConnectionImpl extends Writer implements Connection {
   private partial: Effect.Effect<Buffer, ConnectionError> | undefined = undefined
   private delimiterText = ""
   private delimiterBytes = noBytes
+  /** The frame decoders' input, made on the first `receiveFrame`. */
+  private frames: FrameState | undefined = undefined
+  /** The read of the last decoder `receiveFrame` was given, reused while it stays the same. */
+  private frameRead: Effect.Effect<any, any> | undefined = undefined
+  private frameDecoder: Decoder<unknown, unknown> | undefined = undefined
   /** The wait for data, made on the first read that has to wait. */
   private wait: Effect.Effect<any, ConnectionError> | undefined = undefined
 
@@ -554,16 +580,23 @@ class ConnectionImpl extends Writer implements Connection {
    * `LATER` with the failure to run if the read is decided otherwise (see
    * `inline.ts`); `undefined` if it has to wait.
    */
-  private attempt(
-    pattern: Pattern | typeof PARTIAL,
-    encoding: BufferEncoding | undefined,
-    max: number
-  ): Buffer | string | typeof LATER | undefined {
+  private attempt(pattern: Want, encoding: BufferEncoding | undefined, max: number): unknown {
     if (this.closedByUs) return runLater(this.closedError("receive"))
     const buffer = this.buffer
-    let unit: Take | TakeText
+    let unit: unknown
     if (buffer === undefined) unit = undefined
     else if (pattern === "*l") unit = buffer.takeLine(this.settings.maxLineLength, encoding!)
+    else if (isDecoder(pattern)) {
+      const state = (this.frames ??= new FrameState())
+      try {
+        state.use(pattern)
+        unit = buffer.decode(pattern, state)
+      } catch (defect) {
+        return runLater(Effect.die(defect))
+      }
+      if (state.failed) return runLater(Effect.fail(state.takeError() as ConnectionError))
+      if (unit === undefined && state.needed > pattern.maxFrameLength) return runLater(this.frameTooLong(pattern, state))
+    }
     else if (pattern === PARTIAL) unit = buffer.takeUpTo(max, encoding!)
     else if (typeof pattern === "number") unit = buffer.takeExactly(pattern, encoding!)
     else if (pattern === "*a") {
@@ -599,6 +632,18 @@ class ConnectionImpl extends Writer implements Connection {
     return undefined
   }
 
+  /** A frame over the decoder's limit: the read fails, the bytes stay buffered. */
+  private frameTooLong(decoder: Decoder<unknown, unknown>, state: FrameState): Effect.Effect<never, FrameTooLong> {
+    return Effect.fail(withoutStack(() =>
+      new FrameTooLong({
+        maxFrameLength: decoder.maxFrameLength,
+        length: state.asked ? state.needed : state.needed - 1,
+        host: this.socket.remoteAddress,
+        port: this.socket.remotePort
+      })
+    ))
+  }
+
   /** A string delimiter as bytes, encoded once while it stays the same (not on every attempt). */
   private encoded(delimiter: string): Buffer {
     if (delimiter !== this.delimiterText) {
@@ -621,11 +666,7 @@ class ConnectionImpl extends Writer implements Connection {
   }
 
   /** The unit read now, or `LATER` with the wait for it (or the failure) to run (see `inline.ts`). */
-  readNow(
-    pattern: Pattern | typeof PARTIAL,
-    encoding: BufferEncoding | undefined,
-    max: number
-  ): Buffer | string | typeof LATER {
+  readNow(pattern: Want, encoding: BufferEncoding | undefined, max: number): unknown {
     const now = this.attempt(pattern, encoding, max)
     if (now !== undefined) return now
     if (this.resumeRead !== undefined) {
@@ -647,6 +688,14 @@ class ConnectionImpl extends Writer implements Connection {
   receiveBytes(pattern: Pattern = "*l"): Effect.Effect<Buffer, ConnectionError> {
     if (pattern === "*l") return (this.lineBytes ??= asEffect(new Read(this, "*l", undefined, 0)))
     return asEffect(new Read(this, pattern, undefined, 0))
+  }
+
+  receiveFrame<A, E>(decoder: Decoder<A, E>): Effect.Effect<A, ConnectionError | E> {
+    if (decoder !== this.frameDecoder) {
+      this.frameDecoder = decoder as Decoder<unknown, unknown>
+      this.frameRead = asEffect(new Read(this, decoder as Decoder<unknown, unknown>, undefined, 0))
+    }
+    return this.frameRead!
   }
 
   receivePartial(max = 65536): Effect.Effect<Buffer, ConnectionError> {

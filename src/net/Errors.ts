@@ -276,6 +276,36 @@ export class StreamTooLong extends Schema.TaggedError<StreamTooLong>()("StreamTo
 }
 
 /**
+ * A frame decoder (`conn.receiveFrame`) saw more than `maxFrameLength`
+ * bytes without a whole frame, or was told a frame needs more (a length
+ * prefix over the limit). The bytes stay buffered, but where the next frame
+ * starts is unknown, so the connection is done for: answer if the protocol
+ * has a way, then let the handler end (the server closes the connection).
+ *
+ * **Example** (Answering an oversized frame)
+ *
+ * ```ts
+ * conn.receiveFrame(decoder).pipe(
+ *   Effect.catchTag("FrameTooLong", (e) => Effect.andThen(conn.send(`-ERR over ${e.maxFrameLength} bytes\r\n`), Effect.fail(e)))
+ * )
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class FrameTooLong extends Schema.TaggedError<FrameTooLong>()("FrameTooLong", {
+  ...where,
+  /** The limit that was exceeded, in bytes. */
+  maxFrameLength: Schema.Number,
+  /** Bytes the frame needs as far as the decoder said, or were buffered without a whole frame. */
+  length: Schema.Number
+}) {
+  override get message(): string {
+    return `frame of ${this.length} bytes or more, over the limit of ${this.maxFrameLength}${at(this)}`
+  }
+}
+
+/**
  * Any other socket failure Node reported (`EHOSTUNREACH`, `ENETUNREACH`, …),
  * kept with its code.
  *
@@ -304,6 +334,7 @@ export type ConnectionError =
   | AddressInUse
   | LineTooLong
   | StreamTooLong
+  | FrameTooLong
   | SocketError
   | TlsError
 

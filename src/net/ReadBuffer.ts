@@ -10,6 +10,8 @@
  *
  * @since 0.1.0
  */
+import type { Decoder } from "./Decoder.ts"
+import type { FrameState } from "./internal/FrameState.ts"
 
 /**
  * What to read: `"*l"` a line (without its `\n` or `\r\n`), `"*a"` everything
@@ -125,6 +127,8 @@ export class ReadBuffer {
   private scanOffset = 0
   /** While dropping a unit over its limit: its delimiter (a byte value or `SEQUENCE`); else `NONE`. */
   private skipping = NONE
+  /** The memory of a head chunk merged for a decoder, with room after it for later chunks; else `empty`. */
+  private room: Buffer = empty
 
   /** Appends a received chunk (dropping it, up to a delimiter, while a unit over its limit is skipped). */
   push(chunk: Buffer): void {
@@ -196,6 +200,80 @@ export class ReadBuffer {
     if (this.skipping !== NONE || this.length === 0) return undefined
     const n = Math.min(max, this.length)
     return this.take(n, n, encoding)
+  }
+
+  /**
+   * Runs `decoder` over the unread bytes, made contiguous, until it returns a
+   * frame (its bytes consumed), has to wait (`undefined`; not called again
+   * before more bytes, or the count it asked for, are buffered) or fails
+   * (`undefined` with `state.failed`). Bytes it consumes without a frame are
+   * skipped and decoding goes on.
+   */
+  decode<A>(decoder: Decoder<A, unknown>, state: FrameState): A | undefined {
+    for (;;) {
+      if (this.skipping !== NONE || this.length === 0 || this.length < state.needed) return undefined
+      const bytes = this.contiguous(state.asked)
+      state.bytes = bytes
+      state.start = this.offset
+      state.end = this.offset + this.length
+      state.used = 0
+      state.needed = 0
+      state.asked = false
+      this.work++
+      const frame = decoder.decode(state, state.state)
+      state.bytes = empty
+      if (state.failed) return undefined
+      const used = state.used
+      if (used === 0) {
+        if (frame !== undefined) throw new Error("fiberloop: a decoder returned a frame without consuming its bytes")
+        if (state.needed <= this.length) state.needed = this.length + 1
+        return undefined
+      }
+      this.drop(used)
+      if (frame !== undefined) return frame
+    }
+  }
+
+  /**
+   * The unread bytes as one chunk from `offset`: the head chunk when it holds
+   * them all; else the later chunks appended to the room after a merged head,
+   * or everything copied into a new chunk (`exact`ly as large when a decoder
+   * asked for this count, else twice, so a frame that arrives in many chunks
+   * is copied a bounded number of times).
+   */
+  private contiguous(exact: boolean): Buffer {
+    const chunks = this.chunks
+    const first = chunks[this.head]!
+    if (first.length - this.offset === this.length) return first
+    const room = this.room
+    const rest = this.length - (first.length - this.offset)
+    let backing: Buffer
+    let used = 0
+    if (room !== empty && first.buffer === room.buffer && first.byteOffset === room.byteOffset && room.length - first.length >= rest) {
+      backing = room
+      used = first.length
+      for (let i = this.head + 1; i < chunks.length; i++) used += this.copyChunk(chunks[i]!, 0, backing, used)
+    } else {
+      backing = Buffer.allocUnsafe(exact ? this.length : Math.max(4096, 2 * this.length))
+      for (let i = this.head; i < chunks.length; i++) {
+        used += this.copyChunk(chunks[i]!, i === this.head ? this.offset : 0, backing, used)
+      }
+      this.offset = 0
+      this.room = exact ? empty : backing
+    }
+    const merged = backing.subarray(0, used)
+    chunks.length = 0
+    chunks.push(merged)
+    this.head = 0
+    this.scanned = 0
+    return merged
+  }
+
+  /** Copies `chunk` from `from` into `target` at `at`; returns the bytes copied. */
+  private copyChunk(chunk: Buffer, from: number, target: Buffer, at: number): number {
+    const n = chunk.copy(target, at, from)
+    this.work += n + 1
+    return n
   }
 
   /** Everything buffered (nothing of a unit being dropped, which ends there). */
@@ -298,6 +376,8 @@ export class ReadBuffer {
   private dropHead(): void {
     const chunks = this.chunks
     this.offset = 0
+    // a merged head is always the first chunk: its room goes with it
+    this.room = empty
     // the usual case: the only chunk
     if (chunks.length === 1) {
       chunks.pop()

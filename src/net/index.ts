@@ -6,6 +6,7 @@
 export * as Errors from "./Errors.ts"
 export * as Connection from "./Connection.ts"
 export * as ReadBuffer from "./ReadBuffer.ts"
+export * as Decoder from "./Decoder.ts"
 export * as Tcp from "./Tcp.ts"
 export * as Udp from "./Udp.ts"
 export * as Tls from "./Tls.ts"

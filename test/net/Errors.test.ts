@@ -106,4 +106,9 @@ describe("Errors", () => {
       "more than 1024 bytes before end of stream (1500 bytes buffered, unread) (127.0.0.1:9)"
     )
   })
+
+  it("says how long a frame was and the decoder's limit when it passed maxFrameLength", () => {
+    const error = new Errors.FrameTooLong({ maxFrameLength: 1028, length: 1048580, host: "127.0.0.1", port: 9 })
+    assert.strictEqual(error.message, "frame of 1048580 bytes or more, over the limit of 1028 (127.0.0.1:9)")
+  })
 })

@@ -211,16 +211,19 @@ const scripts: ReadonlyArray<Script> = [
 ]
 
 describe("outside peers: RESP (examples/resp-server.ts)", () => {
-  it.live("the example and the raw node baseline answer every script byte for byte as redis-server does", () =>
+  it.live("the example (decoder and read patterns) and the raw node baseline answer every script byte for byte as redis-server does", () =>
     live(Effect.gen(function*() {
       const redis = yield* redisServer
       const server = yield* Resp.serve({ host: "127.0.0.1", port: 0 })
+      const patterns = yield* Resp.serve({ host: "127.0.0.1", port: 0, framing: "patterns" })
       const raw = yield* rawServer
       for (const script of scripts) {
         const expected = yield* converse(redis, script)
         assert.isAbove(expected.length, 0, script.name)
         const fiberloop = yield* converse(server.address.port, script)
         assert.strictEqual(fiberloop.toString("latin1"), expected.toString("latin1"), `fiberloop: ${script.name}`)
+        const byPatterns = yield* converse(patterns.address.port, script)
+        assert.strictEqual(byPatterns.toString("latin1"), expected.toString("latin1"), `patterns: ${script.name}`)
         const baseline = yield* converse(raw, script)
         assert.strictEqual(baseline.toString("latin1"), expected.toString("latin1"), `raw: ${script.name}`)
       }
@@ -233,6 +236,7 @@ describe("outside peers: RESP (examples/resp-server.ts)", () => {
           "-ERR unknown command 'foo', with args beginning with: '1' \r\n" + sentinelReply.toString("latin1")
       )
       assert.strictEqual(server.stats().failed, 0)
+      assert.strictEqual(patterns.stats().failed, 0)
     })), 60_000)
 
   it.live("redis-cli and redis-benchmark run against the example (and the raw baseline)", () =>

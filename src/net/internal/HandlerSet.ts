@@ -73,6 +73,7 @@ const networkConditions = new Set([
   "ConnectionTimeout",
   "LineTooLong",
   "StreamTooLong",
+  "FrameTooLong",
   "SocketClosed",
   "TlsError"
 ])
