@@ -13,8 +13,8 @@
  * `makePatternHandler` is the same server written with one read pattern per
  * `*N` line, `$len` line and bulk. Work per peer is bounded: a line over
  * 64 KiB, a bulk over 512 MiB or more than 1,048,576 arguments is a protocol
- * error that closes the connection, like redis, and so is a command over
- * 1 GiB. Keys, values and replies are Latin-1 strings (one character per
+ * error that closes the connection, like redis; the decoder also closes it
+ * on a command over 1 GiB in all. Keys, values and replies are Latin-1 strings (one character per
  * byte: binary safe, and no `Buffer` per reply). Not
  * redis: SET takes no options (they get redis's "syntax error"), inline
  * commands split on white space without quotes, CONFIG GET knows `save` and
@@ -259,7 +259,11 @@ export const MAX_LINE = 64 * 1024
 export const MAX_ARGUMENTS = 1024 * 1024
 /** Longest bulk: redis's `proto-max-bulk-len`. */
 export const MAX_BULK = 512 * 1024 * 1024
-/** Most bytes of one command: redis's `client-query-buffer-limit` (past it, redis closes the connection too). */
+/**
+ * Most bytes of one command, for the decoder: the size of redis's
+ * `client-query-buffer-limit` (which bounds the unparsed part of a command
+ * rather than all of it; past it, redis closes the connection too).
+ */
 export const MAX_COMMAND = 1024 * 1024 * 1024
 
 /**

@@ -592,6 +592,7 @@ class ConnectionImpl extends Writer implements Connection {
         state.use(pattern)
         unit = buffer.decode(pattern, state)
       } catch (defect) {
+        state.forget()
         return runLater(Effect.die(defect))
       }
       if (state.failed) return runLater(Effect.fail(state.takeError() as ConnectionError))
@@ -607,6 +608,9 @@ class ConnectionImpl extends Writer implements Connection {
       const delimiter = typeof until === "string" ? this.encoded(until) : until
       unit = buffer.takeUntil(delimiter, this.settings.maxLineLength, encoding!)
     }
+    // another read took bytes in the middle of a frame: the decoder's progress was about them
+    const frames = this.frames
+    if (frames !== undefined && frames.decoder !== undefined && unit !== undefined && !isDecoder(pattern)) frames.forget()
     if (unit === tooLong) {
       // not fatal: the buffer drops the rest of the unit as it comes, and the handler may answer
       return runLater(Effect.fail(withoutStack(() =>

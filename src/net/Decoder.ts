@@ -94,7 +94,10 @@ export interface Decoder<A, E = never> {
   readonly decode: (input: FrameInput<E>, state: any) => A | undefined
   /** Makes a connection's state, on its first frame; `undefined` for a decoder without one. */
   readonly state: (() => unknown) | undefined
-  /** The most bytes one frame may hold (and so the most a connection buffers for one). */
+  /**
+   * The most bytes one frame may hold: a connection waiting for one buffers
+   * about this much at most (and a received chunk).
+   */
   readonly maxFrameLength: number
 }
 
@@ -154,8 +157,9 @@ export const isDecoder = (u: unknown): u is Decoder<unknown, unknown> => u insta
  *     const { bytes, start, end } = input
  *     const colon = bytes.indexOf(0x3a, start)
  *     if (colon < 0) return end - start > 5 ? input.fail(new BadNetstring()) : undefined
- *     const length = colon - start <= 5 ? Number(bytes.toString("latin1", start, colon)) : NaN
- *     if (!(Number.isInteger(length) && length >= 0)) return input.fail(new BadNetstring())
+ *     const digits = bytes.toString("latin1", start, colon)
+ *     if (!/^(?:0|[1-9][0-9]{0,4})$/.test(digits)) return input.fail(new BadNetstring())
+ *     const length = Number(digits)
  *     const total = colon + 1 + length + 1 - start
  *     if (end - start < total) return input.need(total) // not called again before `total` bytes are here
  *     if (bytes[start + total - 1] !== 0x2c) return input.fail(new BadNetstring())
@@ -201,8 +205,9 @@ export const make = <A, E = never, S = undefined>(options: {
  * `lengthBytes` (1, 2 or 4; default 4), the length not counting itself (as
  * Netty's `LengthFieldBasedFrameDecoder`, Tokio's `LengthDelimitedCodec`
  * and Erlang's `{packet, 4}` default to). The frame is the payload, a view
- * of the received bytes. A length over `maxFrameLength` fails with
- * `FrameTooLong` before its payload is buffered.
+ * of the received bytes. A length over `maxFrameLength` (default 1 MiB)
+ * fails with `FrameTooLong` before its payload is buffered; the error counts
+ * the length field too (`maxFrameLength + lengthBytes`).
  *
  * **Example** (Records of up to 64 KiB)
  *

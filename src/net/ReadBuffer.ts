@@ -212,7 +212,7 @@ export class ReadBuffer {
   decode<A>(decoder: Decoder<A, unknown>, state: FrameState): A | undefined {
     for (;;) {
       if (this.skipping !== NONE || this.length === 0 || this.length < state.needed) return undefined
-      const bytes = this.contiguous(state.asked)
+      const bytes = this.contiguous(state.asked, decoder.maxFrameLength)
       state.bytes = bytes
       state.start = this.offset
       state.end = this.offset + this.length
@@ -237,29 +237,34 @@ export class ReadBuffer {
   /**
    * The unread bytes as one chunk from `offset`: the head chunk when it holds
    * them all; else the later chunks appended to the room after a merged head,
-   * or everything copied into a new chunk (`exact`ly as large when a decoder
-   * asked for this count, else twice, so a frame that arrives in many chunks
-   * is copied a bounded number of times).
+   * or everything copied into a new chunk. The new chunk is `exact`ly as large
+   * when a decoder asked for this count and none of the bytes was merged
+   * before (the usual case: one merge per frame); otherwise twice as large (at
+   * most `limit`, the decoder's frame limit), so a frame that arrives in many
+   * chunks, asked for piece by piece or not, is copied a bounded number of
+   * times.
    */
-  private contiguous(exact: boolean): Buffer {
+  private contiguous(exact: boolean, limit: number): Buffer {
     const chunks = this.chunks
     const first = chunks[this.head]!
     if (first.length - this.offset === this.length) return first
     const room = this.room
     const rest = this.length - (first.length - this.offset)
+    const wasMerged = room !== empty && first.buffer === room.buffer && first.byteOffset === room.byteOffset
     let backing: Buffer
     let used = 0
-    if (room !== empty && first.buffer === room.buffer && first.byteOffset === room.byteOffset && room.length - first.length >= rest) {
+    if (wasMerged && room.length - first.length >= rest) {
       backing = room
       used = first.length
       for (let i = this.head + 1; i < chunks.length; i++) used += this.copyChunk(chunks[i]!, 0, backing, used)
     } else {
-      backing = Buffer.allocUnsafe(exact ? this.length : Math.max(4096, 2 * this.length))
+      const size = exact && !wasMerged ? this.length : Math.max(this.length, Math.min(Math.max(4096, 2 * this.length), limit))
+      backing = Buffer.allocUnsafe(size)
       for (let i = this.head; i < chunks.length; i++) {
         used += this.copyChunk(chunks[i]!, i === this.head ? this.offset : 0, backing, used)
       }
       this.offset = 0
-      this.room = exact ? empty : backing
+      this.room = backing
     }
     const merged = backing.subarray(0, used)
     chunks.length = 0

@@ -75,6 +75,15 @@ describe("examples/resp-server: the commands decoder", () => {
     assert.isBelow(buffer.work, 6 * bytes.length)
   })
 
+  it("a command of many bulks whose chunks end inside bulks is copied a bounded number of times", () => {
+    // each bulk is asked for with need(); every chunk ends inside one, so each is merged with what came before
+    const args = ["LPUSH", "list", ...Array.from({ length: 256 }, (_, i) => String(i % 10).repeat(4096))]
+    const bytes = Buffer.from(encode(args), "latin1")
+    const { out, buffer } = decodeAll(split(bytes, 4099))
+    assert.deepStrictEqual(out, [args])
+    assert.isBelow(buffer.work, 6 * bytes.length)
+  })
+
   it("a 60,000-byte inline command dripped a byte at a time is searched for its end once, not once per byte", () => {
     const bytes = Buffer.from(`ECHO ${"x".repeat(60_000)}\r\n`, "latin1")
     // counts the bytes every Buffer.indexOf looks at while the command is decoded

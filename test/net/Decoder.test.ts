@@ -3,6 +3,7 @@ import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
 import * as fc from "fast-check"
 import type * as Connection from "../../src/net/Connection.ts"
 import * as Decoder from "../../src/net/Decoder.ts"
@@ -146,8 +147,9 @@ const netstrings = Decoder.make<string, BadNetstring>({
     const { bytes, start, end } = input
     const colon = bytes.indexOf(0x3a, start)
     if (colon < 0) return end - start > 5 ? input.fail(new BadNetstring()) : undefined
-    const length = colon - start <= 5 ? Number(bytes.toString("latin1", start, colon)) : NaN
-    if (!(Number.isInteger(length) && length >= 0)) return input.fail(new BadNetstring())
+    const digits = bytes.toString("latin1", start, colon)
+    if (!/^(?:0|[1-9][0-9]{0,4})$/.test(digits)) return input.fail(new BadNetstring())
+    const length = Number(digits)
     const total = colon + 1 + length + 1 - start
     if (end - start < total) return input.need(total) // not called again before `total` bytes are here
     if (bytes[start + total - 1] !== 0x2c) return input.fail(new BadNetstring())
@@ -165,6 +167,8 @@ describe("the documented netstring decoder", () => {
     assert.deepStrictEqual(decodeAll(netstrings, [Buffer.from("3:abc;")]).frames, [null])
     assert.deepStrictEqual(decodeAll(netstrings, [Buffer.from("x:abc,")]).frames, [null])
     assert.deepStrictEqual(decodeAll(netstrings, [Buffer.from("1234567")]).frames, [null])
+    assert.deepStrictEqual(decodeAll(netstrings, [Buffer.from(":,")]).frames, [null])
+    assert.deepStrictEqual(decodeAll(netstrings, [Buffer.from("01:a,")]).frames, [null])
   })
 })
 
@@ -294,6 +298,33 @@ describe("Connection.receiveFrame", () => {
       yield* rawWrite(good, "fine\n")
       assert.strictEqual(yield* readBytes(good, 5), "fine\n")
       assert.strictEqual(server.stats().failed, 1)
+    })), 15_000)
+
+  it.live("a frame read interrupted, then its bytes taken by another read: the next frame is read, not waited for", () =>
+    live(Effect.gen(function*() {
+      const { conn, peer } = yield* pair
+      const records = Decoder.lengthPrefixed()
+      // a 10-byte frame announced, 2 bytes of it sent: the read waits for 14 bytes
+      yield* rawWrite(peer, Buffer.from([0, 0, 0, 10, 0x61, 0x62]))
+      assert.isTrue(Option.isNone(yield* Effect.timeoutOption(conn.receiveFrame(records), "50 millis")))
+      assert.deepStrictEqual([...(yield* conn.receiveBytes(6))], [0, 0, 0, 10, 0x61, 0x62])
+      yield* rawWrite(peer, prefixed("ok"))
+      assert.strictEqual((yield* conn.receiveFrame(records).pipe(Effect.timeout("2 seconds"))).toString(), "ok")
+    })), 15_000)
+
+  it.live("a decoder that failed and then threw leaves nothing behind for the next read", () =>
+    live(Effect.gen(function*() {
+      const { conn, peer } = yield* pair
+      const broken = Decoder.make<string, string>({
+        decode: (input) => {
+          input.fail("half-reported")
+          throw new Error("decoder bug")
+        }
+      })
+      yield* rawWrite(peer, prefixed("next"))
+      const defect = yield* conn.receiveFrame(broken).pipe(Effect.catchDefect((e) => Effect.succeed(String(e))))
+      assert.include(defect, "decoder bug")
+      assert.strictEqual((yield* conn.receiveFrame(Decoder.lengthPrefixed())).toString(), "next")
     })), 15_000)
 
   it.live("switching between a decoder and read patterns on one connection reads each unit in turn", () =>

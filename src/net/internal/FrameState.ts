@@ -42,10 +42,21 @@ export class FrameState implements FrameInput<unknown> {
   /** Starts afresh when the reader switches decoders (the state and count are the old one's). */
   use(decoder: Decoder<unknown, unknown>): void {
     if (this.decoder === decoder) return
-    this.decoder = decoder
     this.state = decoder.state === undefined ? undefined : decoder.state()
+    this.decoder = decoder
     this.needed = 0
     this.asked = false
+  }
+
+  /**
+   * Forgets the decoder's progress: after a call that threw, or when another
+   * read took bytes (the state and count were about bytes that are gone).
+   */
+  forget(): void {
+    this.decoder = undefined
+    this.bytes = empty
+    this.failed = false
+    this.error = undefined
   }
 
   consume(length: number): void {
