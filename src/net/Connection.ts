@@ -421,11 +421,8 @@ class ConnectionImpl extends Writer implements Connection {
   private partial: Effect.Effect<Buffer, ConnectionError> | undefined = undefined
   private delimiterText = ""
   private delimiterBytes = noBytes
-  /** The frame decoders' input, made on the first `receiveFrame`. */
+  /** The frame decoders' input and the last frame read, made on the first `receiveFrame`. */
   private frames: FrameState | undefined = undefined
-  /** The read of the last decoder `receiveFrame` was given, reused while it stays the same. */
-  private frameRead: Effect.Effect<any, any> | undefined = undefined
-  private frameDecoder: Decoder<unknown, unknown> | undefined = undefined
   /** The wait for data, made on the first read that has to wait. */
   private wait: Effect.Effect<any, ConnectionError> | undefined = undefined
 
@@ -695,11 +692,12 @@ class ConnectionImpl extends Writer implements Connection {
   }
 
   receiveFrame<A, E>(decoder: Decoder<A, E>): Effect.Effect<A, ConnectionError | E> {
-    if (decoder !== this.frameDecoder) {
-      this.frameDecoder = decoder as Decoder<unknown, unknown>
-      this.frameRead = asEffect(new Read(this, decoder as Decoder<unknown, unknown>, undefined, 0))
+    const frames = (this.frames ??= new FrameState())
+    if (decoder !== frames.readDecoder) {
+      frames.readDecoder = decoder as Decoder<unknown, unknown>
+      frames.read = asEffect(new Read(this, decoder as Decoder<unknown, unknown>, undefined, 0))
     }
-    return this.frameRead!
+    return frames.read!
   }
 
   receivePartial(max = 65536): Effect.Effect<Buffer, ConnectionError> {

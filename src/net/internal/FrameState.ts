@@ -1,9 +1,11 @@
 /**
- * A connection's side of a frame decoder: the `FrameInput` its `decode`
- * calls see (one per connection, reused), and what they answered.
+ * A connection's side of frame decoders: the `FrameInput` their `decode`
+ * calls see (one per connection, reused), what they answered, and the
+ * connection's frame read effect.
  *
  * @since 0.1.0
  */
+import type * as Effect from "effect/Effect"
 import type { Decoder, FrameInput } from "../Decoder.ts"
 
 const empty = Buffer.alloc(0)
@@ -38,6 +40,9 @@ export class FrameState implements FrameInput<unknown> {
   decoder: Decoder<unknown, unknown> | undefined = undefined
   /** The decoder's own state for this connection (see `Decoder.make`). */
   state: unknown = undefined
+  /** The read effect of the last decoder given to `receiveFrame`, reused while it stays the same. */
+  read: Effect.Effect<any, any> | undefined = undefined
+  readDecoder: Decoder<unknown, unknown> | undefined = undefined
 
   /** Starts afresh when the reader switches decoders (the state and count are the old one's). */
   use(decoder: Decoder<unknown, unknown>): void {
