@@ -36,7 +36,7 @@ import {
 import { type Decoder, isDecoder } from "./Decoder.ts"
 import { FrameState } from "./internal/FrameState.ts"
 import { type Pattern, ReadBuffer, tooLong } from "./ReadBuffer.ts"
-import { asEffect, InlineOp, LATER, later, runLater } from "./internal/inline.ts"
+import { asEffect, InlineOp, LATER, later, runLater, waitLater } from "./internal/inline.ts"
 import { SUBCLASS_FLAG, Writer } from "./internal/Writer.ts"
 import * as Tls from "./Tls.ts"
 
@@ -583,20 +583,12 @@ class ConnectionImpl extends Writer implements Connection {
     let unit: unknown
     if (buffer === undefined) unit = undefined
     else if (pattern === "*l") unit = buffer.takeLine(this.settings.maxLineLength, encoding!)
-    else if (isDecoder(pattern)) {
-      const state = (this.frames ??= new FrameState())
-      try {
-        state.use(pattern)
-        unit = buffer.decode(pattern, state)
-      } catch (defect) {
-        state.forget()
-        return runLater(Effect.die(defect))
-      }
-      if (state.failed) return runLater(Effect.fail(state.takeError() as ConnectionError))
-      if (unit === undefined && state.needed > pattern.maxFrameLength) return runLater(this.frameTooLong(pattern, state))
-    }
     else if (pattern === PARTIAL) unit = buffer.takeUpTo(max, encoding!)
     else if (typeof pattern === "number") unit = buffer.takeExactly(pattern, encoding!)
+    else if (isDecoder(pattern)) {
+      unit = this.decodeFrame(pattern, buffer)
+      if (unit === LATER) return LATER
+    }
     else if (pattern === "*a") {
       if (buffer.length > this.settings.maxAll) return runLater(this.streamTooLong())
       unit = this.eof ? decode(buffer.takeAll(), encoding) : undefined
@@ -631,6 +623,22 @@ class ConnectionImpl extends Writer implements Connection {
       )
     }
     return undefined
+  }
+
+  /** The next frame by `decoder`, `undefined` to wait, or `LATER` with its failure (see `inline.ts`). */
+  private decodeFrame(decoder: Decoder<unknown, unknown>, buffer: ReadBuffer): unknown {
+    const state = (this.frames ??= new FrameState())
+    let frame: unknown
+    try {
+      state.use(decoder)
+      frame = buffer.decode(decoder, state)
+    } catch (defect) {
+      state.forget()
+      return runLater(Effect.die(defect))
+    }
+    if (state.failed) return runLater(Effect.fail(state.takeError() as ConnectionError))
+    if (frame === undefined && state.needed > decoder.maxFrameLength) return runLater(this.frameTooLong(decoder, state))
+    return frame
   }
 
   /** A frame over the decoder's limit: the read fails, the bytes stay buffered. */
@@ -678,7 +686,7 @@ class ConnectionImpl extends Writer implements Connection {
     this.want = pattern
     this.wantEncoding = encoding
     this.wantMax = max
-    return runLater(this.wait ??= this.makeWait())
+    return waitLater(this.wait ??= this.makeWait())
   }
 
   receive(pattern: Pattern = "*l", encoding: BufferEncoding = "utf8"): Effect.Effect<string, ConnectionError> {

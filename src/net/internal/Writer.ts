@@ -3,7 +3,8 @@
  * of replies to pipelined requests, half-close and the flush on close.
  *
  * A send outside a batch resolves once Node has handed its bytes to the
- * kernel, or waits for its write callback (bounded by the write timeout). A
+ * kernel, or waits for the callback of an empty write queued after it
+ * (bounded by the write timeout). A
  * send issued while received input is still buffered joins a batch and is
  * accepted at once: strings of one encoding are joined into one pending
  * string (one `socket.write` for the batch, as a hand-written server that
@@ -18,7 +19,7 @@
 import * as Effect from "effect/Effect"
 import type * as Net from "node:net"
 import { type ConnectionError, ConnectionTimeout, fromNodeError, SocketClosed, withoutStack } from "../Errors.ts"
-import { type LATER, runLater } from "./inline.ts"
+import { type LATER, runLater, waitLater } from "./inline.ts"
 
 /** A send waiting for its bytes to reach the kernel. */
 interface WriteWaiter {
@@ -40,6 +41,8 @@ const CORKED = 8
  * ```
  */
 export const SUBCLASS_FLAG = 16
+
+const noBytes = Buffer.alloc(0)
 
 /** The end-of-turn flush of a batch of sends (scheduled once per batch). */
 const flushAtEndOfTurn = (writer: Writer): void => writer.flush()
@@ -171,15 +174,25 @@ export abstract class Writer {
       // the batch is full: send it, and wait like any send if the kernel does not take it all
       this.flush()
       if (socket.writableLength === 0) return undefined
-      return runLater(this.flushed(this.writesIssued))
+      return waitLater(this.flushed(this.writesIssued))
     }
-    const seq = ++this.writesIssued
-    const callback = this.writeCallback
-    if (encoding === undefined) socket.write(data, callback)
-    else socket.write(data, encoding, callback)
+    // no callback: Node then completes the write without a tick of its own (a callback costs one per
+    // write); a failure still reaches the connection, through the socket's 'error' event
+    if (encoding === undefined) socket.write(data)
+    else socket.write(data, encoding)
     // handed to the kernel already: nothing to wait for
     if (socket.writableLength === 0) return undefined
-    return runLater(this.flushed(seq))
+    return waitLater(this.flushed(this.mark()))
+  }
+
+  /**
+   * Queues an empty write whose callback says that the writes before it are
+   * done (Node completes writes in order); returns its number.
+   */
+  private mark(): number {
+    const seq = ++this.writesIssued
+    this.socket.write(noBytes, this.writeCallback)
+    return seq
   }
 
   private cork(): void {

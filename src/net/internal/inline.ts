@@ -12,7 +12,6 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import type { ConnectionError } from "../Errors.ts"
 
 /** What `now` returns when the operation cannot complete now; `later` then holds the effect to run instead. */
@@ -25,7 +24,7 @@ export const LATER: unique symbol = Symbol.for("fiberloop/net/inline/later")
 let pending: Effect.Effect<any, ConnectionError> = Effect.void
 
 /**
- * The effect recorded by the last `runLater` (read it right after the `LATER`).
+ * The effect recorded by the last `runLater` or `waitLater` (read it right after the `LATER`).
  *
  * ```ts
  * if (result === LATER) resume(later())
@@ -33,15 +32,33 @@ let pending: Effect.Effect<any, ConnectionError> = Effect.void
  */
 export const later = (): Effect.Effect<any, ConnectionError> => pending
 
+/** Whether `pending` is a wait (the fiber resumes the `yield*` with its value), not a failure. */
+let pendingWaits = false
+
 /**
- * Returns `LATER` and records `effect` as what to run instead.
+ * Returns `LATER` and records `effect`, a failure, as what to run instead.
  *
  * ```ts
- * if (mustWait) return runLater(this.wait)
+ * if (closed) return runLater(this.closedError("receive"))
  * ```
  */
 export const runLater = (effect: Effect.Effect<any, ConnectionError>): typeof LATER => {
   pending = effect
+  pendingWaits = false
+  return LATER
+}
+
+/**
+ * Returns `LATER` and records `effect`, a wait whose value is the
+ * operation's, as what to run instead.
+ *
+ * ```ts
+ * if (mustWait) return waitLater(this.wait)
+ * ```
+ */
+export const waitLater = (effect: Effect.Effect<any, ConnectionError>): typeof LATER => {
+  pending = effect
+  pendingWaits = true
   return LATER
 }
 
@@ -76,7 +93,7 @@ const step = <A>(it: Step, op: InlineOp<A>, value: unknown): IteratorResult<unkn
     return { done: true, value: result }
   }
   // a failure ends the generator: nothing resumes this iterator
-  it.state = Exit.isExit(pending) ? 0 : 2
+  it.state = pendingWaits ? 2 : 0
   return { done: false, value: pending }
 }
 
@@ -98,7 +115,7 @@ class OpIterator<A> implements Step {
 
 /**
  * An operation of a connection that may complete at once. Subclasses say
- * what `now` does: the value, or `runLater(effect)`.
+ * what `now` does: the value, or `runLater(failure)` / `waitLater(wait)`.
  *
  * ```ts
  * class Read extends InlineOp<Buffer> {
@@ -113,7 +130,7 @@ export abstract class InlineOp<A> implements Step {
   /** This operation as its own iterator (the usual case: one `yield*` at a time). */
   state = 0
 
-  /** The value now, or `LATER` (see `runLater`). */
+  /** The value now, or `LATER` (see `runLater` and `waitLater`). */
   abstract now(): A | typeof LATER
 
   /** The operation as an effect result, for the fiber's run loop. */
