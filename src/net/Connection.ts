@@ -37,6 +37,8 @@ import { type Decoder, isDecoder } from "./Decoder.ts"
 import { FrameState } from "./internal/FrameState.ts"
 import { type Pattern, ReadBuffer, tooLong } from "./ReadBuffer.ts"
 import { asEffect, InlineOp, LATER, later, runLater, waitLater } from "./internal/inline.ts"
+import { type Settings, settingsOf, timeoutsOf } from "./internal/settings.ts"
+import { listen, onIdle, type SocketOwner, unlisten } from "./internal/SocketEvents.ts"
 import { SUBCLASS_FLAG, Writer } from "./internal/Writer.ts"
 import * as Tls from "./Tls.ts"
 
@@ -253,98 +255,6 @@ export interface Connection {
 // Implementation
 // =============================================================================
 
-const kOwner = Symbol.for("fiberloop/net/Connection/owner")
-type OwnedSocket = Net.Socket & { [kOwner]?: ConnectionImpl }
-
-// Listeners are module functions (no closures per connection); they find
-// their connection through the socket.
-function onData(this: OwnedSocket, chunk: Buffer) {
-  this[kOwner]!.data(chunk)
-}
-function onEnd(this: OwnedSocket) {
-  this[kOwner]!.end()
-}
-
-/**
- * Node's own `'end'` listener, which every `net.Socket` registers when it is
- * made (`onReadableStreamEnd`). A second listener would turn the socket's
- * one-function `'end'` entry into an array (about 100 B per connection), so
- * `onEndInPlace` takes its place and calls it first, as it would have run.
- */
-let nodeOnEnd: ((this: Net.Socket) => void) | undefined
-function onEndInPlace(this: OwnedSocket) {
-  nodeOnEnd!.call(this)
-  this[kOwner]!.end()
-}
-type Events = Record<string | symbol, unknown>
-const eventsOf = (socket: Net.Socket): Events | undefined => (socket as unknown as { _events?: Events })._events
-
-/** Listens for `'end'` in the place of Node's own listener when it is the only one, else beside it. */
-const listenForEnd = (socket: OwnedSocket): void => {
-  const events = eventsOf(socket)
-  const current = events?.end
-  if (nodeOnEnd === undefined && typeof current === "function" && current.name === "onReadableStreamEnd") {
-    nodeOnEnd = current as (this: Net.Socket) => void
-  }
-  if (current !== undefined && current === nodeOnEnd) events!.end = onEndInPlace
-  else socket.on("end", onEnd)
-}
-
-/** Undoes `listenForEnd`. */
-const stopListeningForEnd = (socket: OwnedSocket): void => {
-  const events = eventsOf(socket)
-  if (events?.end === onEndInPlace) events.end = nodeOnEnd
-  else socket.off("end", onEnd)
-}
-function onError(this: OwnedSocket, error: Error) {
-  this[kOwner]!.error(error)
-}
-function onClose(this: OwnedSocket) {
-  this[kOwner]!.closed()
-}
-function onIdle(this: OwnedSocket) {
-  this[kOwner]!.idle()
-}
-
-const toMillis = (input: Duration.Input | undefined): number | undefined =>
-  input === undefined ? undefined : Duration.toMillis(Duration.fromInputUnsafe(input))
-
-/** A connection's limits, and its timeouts in milliseconds. */
-interface Settings {
-  readonly maxLineLength: number
-  readonly maxAll: number
-  readonly highWaterMark: number
-  readonly readMillis: number | undefined
-  readonly writeMillis: number | undefined
-  readonly idleMillis: number | undefined
-}
-
-const timeoutsOf = (timeouts: Timeouts | undefined) => ({
-  readMillis: toMillis(timeouts?.read),
-  writeMillis: toMillis(timeouts?.write),
-  idleMillis: toMillis(timeouts?.idle)
-})
-
-const resolve = (options: Options | undefined): Settings => ({
-  maxLineLength: options?.maxLineLength ?? 65536,
-  maxAll: options?.maxAll ?? 16 * 1024 * 1024,
-  highWaterMark: options?.highWaterMark ?? 65536,
-  ...timeoutsOf(options)
-})
-
-const defaults = resolve(undefined)
-/** Settings by options object: a server passes one options object for all its connections, so they share one. */
-const resolved = new WeakMap<Options, Settings>()
-const settingsOf = (options: Options | undefined): Settings => {
-  if (options === undefined) return defaults
-  let settings = resolved.get(options)
-  if (settings === undefined) {
-    settings = resolve(options)
-    resolved.set(options, settings)
-  }
-  return settings
-}
-
 const family = (f: string | undefined): "IPv4" | "IPv6" => (f === "IPv6" ? "IPv6" : "IPv4")
 /**
  * End of stream with nothing unread: the usual end of every conversation. One
@@ -396,8 +306,8 @@ const noBytes = Buffer.alloc(0)
 const decode = (bytes: Buffer, encoding: BufferEncoding | undefined): Buffer | string =>
   encoding === undefined ? bytes : bytes.toString(encoding)
 
-class ConnectionImpl extends Writer implements Connection {
-  declare socket: OwnedSocket
+class ConnectionImpl extends Writer implements Connection, SocketOwner {
+  declare socket: Net.Socket
   /** Made when the first bytes arrive (an idle connection holds none). */
   private buffer: ReadBuffer | undefined = undefined
   /** The peer's FIN (or the socket's end) has come: nothing more will be buffered. */
@@ -442,31 +352,16 @@ class ConnectionImpl extends Writer implements Connection {
 
   /** Listens to `socket`; used at construction and after a TLS upgrade. */
   attach(socket: Net.Socket): void {
-    const owned = socket as OwnedSocket
-    this.socket = owned
-    owned[kOwner] = this
-    owned.on("data", onData)
-    listenForEnd(owned)
-    owned.on("error", onError)
-    owned.on("close", onClose)
-    if (this.settings.idleMillis !== undefined) {
-      owned.setTimeout(this.settings.idleMillis)
-      owned.on("timeout", onIdle)
-    }
+    this.socket = socket
+    listen(socket, this, this.settings.idleMillis)
   }
 
   /** Stops listening to the current socket and returns it with the unread bytes (sent bytes flushed). */
   detach(): { readonly socket: Net.Socket; readonly unread: Buffer } {
     this.flush()
     const socket = this.socket
-    socket.off("data", onData)
-    stopListeningForEnd(socket)
-    socket.off("error", onError)
-    socket.off("close", onClose)
-    socket.off("timeout", onIdle)
-    socket.setTimeout(0)
+    unlisten(socket)
     socket.pause()
-    delete socket[kOwner]
     return { socket, unread: this.buffer?.takeAll() ?? noBytes }
   }
 
