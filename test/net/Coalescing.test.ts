@@ -8,7 +8,7 @@ import type * as Net from "node:net"
 import * as Connection from "../../src/net/Connection.ts"
 import * as Tcp from "../../src/net/Tcp.ts"
 import { Certs, CertsLive } from "./certs.ts"
-import { rawClient, rawWrite, readBytes, readToEnd, TcpLive } from "./support.ts"
+import { rawClient, rawPair, rawWrite, readBytes, readToEnd, TcpLive } from "./support.ts"
 
 /** Bounds a network test and gives it the live TCP service. */
 const live = <A, E>(effect: Effect.Effect<A, E, any>) =>
@@ -18,21 +18,6 @@ const live = <A, E>(effect: Effect.Effect<A, E, any>) =>
 const certsRuntime = ManagedRuntime.make(CertsLive)
 afterAll(() => certsRuntime.dispose())
 
-/** A fiberloop server connection driven by the test (with `options`), and a raw Node peer. */
-const rawPairWith = (options: { readonly maxLineLength?: number }) =>
-  Effect.gen(function*() {
-    const accepted = yield* Deferred.make<Connection.Connection>()
-    const server = yield* Tcp.serve({
-      ...options,
-      host: "127.0.0.1",
-      port: 0,
-      drainTimeout: 0,
-      handler: (conn) => Deferred.succeed(accepted, conn).pipe(Effect.andThen(Effect.never))
-    })
-    const peer = yield* rawClient(server.address.port)
-    return { peer, server: yield* Deferred.await(accepted) }
-  })
-const rawPair = rawPairWith({})
 
 /** Counts the writes (one per syscall) a socket hands to its handle from now on. */
 const countWrites = (socket: Net.Socket): { readonly count: number } => {
@@ -86,7 +71,7 @@ const answer = Effect.fnUntraced(function*(conn: Connection.Connection) {
 describe("Connection send coalescing", () => {
   it.live("the replies to 16 pipelined requests go out in one write, complete and in order", () =>
     live(Effect.gen(function*() {
-      const { peer, server } = yield* rawPair
+      const { peer, server } = yield* rawPair()
       const writes = countWrites(server.socket)
       yield* Effect.forkChild(answer(server))
       const expected = lines(16, (i) => `+req${i}\r\n`)
@@ -97,7 +82,7 @@ describe("Connection send coalescing", () => {
 
   it.live("a reply to a lone request is written by its send, before the next read waits", () =>
     live(Effect.gen(function*() {
-      const { peer, server } = yield* rawPair
+      const { peer, server } = yield* rawPair()
       const writes = countWrites(server.socket)
       for (const request of ["a", "b", "c"]) {
         yield* rawWrite(peer, `${request}\n`)
@@ -112,7 +97,7 @@ describe("Connection send coalescing", () => {
 
   it.live("a batch goes out at the end of the turn while the handler does something else than reading", () =>
     live(Effect.gen(function*() {
-      const { peer, server } = yield* rawPair
+      const { peer, server } = yield* rawPair()
       yield* rawWrite(peer, "a\nb\n")
       assert.strictEqual(yield* server.receive(), "a")
       const writes = countWrites(server.socket)
@@ -142,7 +127,7 @@ describe("Connection send coalescing", () => {
 
   it.live("strings in two encodings and bytes sent in one batch arrive in order, in one write", () =>
     live(Effect.gen(function*() {
-      const { peer, server } = yield* rawPair
+      const { peer, server } = yield* rawPair()
       yield* rawWrite(peer, "a\nb\n")
       assert.strictEqual(yield* server.receive(), "a")
       const writes = countWrites(server.socket)
@@ -168,7 +153,7 @@ describe("Connection send coalescing", () => {
       `a batch of ${kind} is sent once it reaches the high water mark, and a send waits when the kernel is full`,
       () =>
       live(Effect.gen(function*() {
-        const { peer, server } = yield* rawPair
+        const { peer, server } = yield* rawPair()
         peer.pause()
         // input stays buffered on the server, so every send below joins a batch
         yield* rawWrite(peer, "go\nmore\n")
@@ -192,7 +177,7 @@ describe("Connection send coalescing", () => {
 
   it.live("a batched write that fails makes the next send and read fail with its error", () =>
     live(Effect.gen(function*() {
-      const { peer, server } = yield* rawPair
+      const { peer, server } = yield* rawPair()
       // the socket's next write (one or several chunks) fails
       const fail = (...args: Array<unknown>) => (args.at(-1) as (e: Error) => void)(new Error("injected write failure"))
       Object.assign(server.socket, { _write: fail, _writev: fail })
@@ -216,7 +201,7 @@ describe("Connection send coalescing", () => {
 describe("Connection encodings", () => {
   it.live("sends a string in the encoding given and decodes received text with it", () =>
     live(Effect.gen(function*() {
-      const { peer, server } = yield* rawPair
+      const { peer, server } = yield* rawPair()
       yield* server.send("caf\u00e9\n", "latin1")
       const bytes = yield* Effect.callback<Buffer>((resume) => {
         peer.once("data", (chunk: Buffer) => resume(Effect.succeed(chunk)))
@@ -233,7 +218,7 @@ describe("Connection encodings", () => {
 describe("Connection reads served from the buffer", () => {
   it.live("a read effect is lazy and reads again each time it runs, in Effect.gen and through pipe", () =>
     live(Effect.gen(function*() {
-      const { peer, server } = yield* rawPair
+      const { peer, server } = yield* rawPair()
       yield* rawWrite(peer, "1\n2\n3\n4\nabcdef")
       while (server.buffered < 14) yield* Effect.sleep(2)
       const line = server.receive()
@@ -250,7 +235,7 @@ describe("Connection reads served from the buffer", () => {
 
   it.live("Effect.forever over one read effect waits for data between buffered reads", () =>
     live(Effect.gen(function*() {
-      const { peer, server } = yield* rawPair
+      const { peer, server } = yield* rawPair()
       const seen: Array<string> = []
       const reader = yield* Effect.forkChild(Effect.forever(Effect.map(server.receive(), (l) => seen.push(l))))
       yield* rawWrite(peer, "a\nb\n")
@@ -264,7 +249,7 @@ describe("Connection reads served from the buffer", () => {
 
   it.live("one send effect run by two fibers at once, both waiting on a full kernel, sends twice", () =>
     live(Effect.gen(function*() {
-      const { peer, server } = yield* rawPair
+      const { peer, server } = yield* rawPair()
       peer.pause()
       // larger than loopback's socket buffers can take
       const block = Buffer.alloc(16 << 20, "y")
@@ -286,7 +271,7 @@ describe("Connection reads served from the buffer", () => {
 
   it.live("a read effect that failed (a line too long, caught) reads again", () =>
     live(Effect.gen(function*() {
-      const { peer, server } = yield* rawPairWith({ maxLineLength: 4 })
+      const { peer, server } = yield* rawPair({ maxLineLength: 4 })
       const line = server.receive()
       yield* rawWrite(peer, "toolong\nok\n")
       const first = yield* Effect.flip(line)
@@ -296,7 +281,7 @@ describe("Connection reads served from the buffer", () => {
 
   it.live("a send loop whose sends never wait still lets other fibers run", () =>
     live(Effect.gen(function*() {
-      const { peer, server } = yield* rawPair
+      const { peer, server } = yield* rawPair()
       peer.resume()
       let ticks = 0
       yield* Effect.forkChild(Effect.forever(Effect.sync(() => ticks++)))

@@ -6,25 +6,11 @@ import * as Stream from "effect/Stream"
 import * as Net from "node:net"
 import * as Connection from "../../src/net/Connection.ts"
 import * as Tcp from "../../src/net/Tcp.ts"
-import { rawClient, rawWrite, readBytes, readToEnd, TcpLive } from "./support.ts"
+import { rawClient, rawPair, rawWrite, readBytes, readToEnd, serverSide, TcpLive } from "./support.ts"
 
 /** Bounds a network test and gives it the live TCP service. */
 const live = <A, E>(effect: Effect.Effect<A, E, any>) =>
   effect.pipe(Effect.timeout("8 seconds"), Effect.provide(TcpLive)) as Effect.Effect<A, unknown, any>
-
-/** A server whose handler hands out its connection; the test drives both sides. */
-const serverSide = (options?: Connection.Options) =>
-  Effect.gen(function*() {
-    const accepted = yield* Deferred.make<Connection.Connection>()
-    const server = yield* Tcp.serve({
-      host: "127.0.0.1",
-      port: 0,
-      drainTimeout: 0,
-      ...options,
-      handler: (conn) => Deferred.succeed(accepted, conn).pipe(Effect.andThen(Effect.never))
-    })
-    return { port: server.address.port, accepted: Deferred.await(accepted) }
-  })
 
 /** A fiberloop connection on each side. */
 const pair = (options?: Connection.Options) =>
@@ -47,14 +33,6 @@ const plainPair = Effect.gen(function*() {
   const peer = yield* rawClient((plain.address() as Net.AddressInfo).port)
   return { peer, socket: yield* Deferred.await(accepted) }
 })
-
-/** A raw Node client against a fiberloop server connection. */
-const rawPair = (options?: Connection.Options) =>
-  Effect.gen(function*() {
-    const { accepted, port } = yield* serverSide(options)
-    const peer = yield* rawClient(port)
-    return { peer, server: yield* accepted }
-  })
 
 describe("Connection", () => {
   describe("read patterns", () => {

@@ -1,16 +1,14 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Data from "effect/Data"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as fc from "fast-check"
-import type * as Connection from "../../src/net/Connection.ts"
 import * as Decoder from "../../src/net/Decoder.ts"
 import { FrameState } from "../../src/net/internal/FrameState.ts"
 import { ReadBuffer } from "../../src/net/ReadBuffer.ts"
 import * as Tcp from "../../src/net/Tcp.ts"
-import { rawClient, rawWrite, readBytes, TcpLive } from "./support.ts"
+import { rawClient, rawPair, rawWrite, readBytes, TcpLive } from "./support.ts"
 
 /** Bounds a network test and gives it the live TCP service. */
 const live = <A, E>(effect: Effect.Effect<A, E, any>) =>
@@ -174,19 +172,6 @@ describe("the documented netstring decoder", () => {
 
 class BadMagic extends Data.TaggedError("BadMagic")<{ readonly byte: number }> {}
 
-/** A fiberloop server whose handler is given each connection; a raw peer. */
-const pair = Effect.gen(function*() {
-  const accepted = yield* Deferred.make<Connection.Connection>()
-  const server = yield* Tcp.serve({
-    host: "127.0.0.1",
-    port: 0,
-    drainTimeout: 0,
-    handler: (conn) => Deferred.succeed(accepted, conn).pipe(Effect.andThen(Effect.never))
-  })
-  const peer = yield* rawClient(server.address.port)
-  return { peer, conn: yield* Deferred.await(accepted) }
-})
-
 describe("Connection.receiveFrame", () => {
   it.live("reads length-prefixed frames over a real socket, pieces written apart, and answers each", () =>
     live(Effect.gen(function*() {
@@ -234,7 +219,7 @@ describe("Connection.receiveFrame", () => {
           return byte
         }
       })
-      const { conn, peer } = yield* pair
+      const { server: conn, peer } = yield* rawPair()
       yield* rawWrite(peer, Buffer.from([0x7f, 0x41, 0x42]))
       assert.strictEqual(yield* conn.receiveFrame(magic), 0x7f)
       const error = yield* Effect.flip(conn.receiveFrame(magic))
@@ -245,15 +230,15 @@ describe("Connection.receiveFrame", () => {
 
   it.live("a length over maxFrameLength fails with FrameTooLong at once; a frame never found, once past the limit", () =>
     live(Effect.gen(function*() {
-      const { conn, peer } = yield* pair
+      const { server: conn, peer } = yield* rawPair()
       yield* rawWrite(peer, Buffer.from([0, 0, 0x10, 0, 1, 2]))
       const tooLong = yield* Effect.flip(conn.receiveFrame(Decoder.lengthPrefixed({ maxFrameLength: 1024 })))
       assert.strictEqual(tooLong._tag, "FrameTooLong")
       assert.include(tooLong.message, "over the limit of 1028")
-      const other = yield* pair
+      const other = yield* rawPair()
       const short = Decoder.make({ decode: lines.decode, state: () => ({ scanned: 0 }), maxFrameLength: 100 })
       yield* rawWrite(other.peer, "y".repeat(60))
-      const waiting = yield* Effect.forkChild(other.conn.receiveFrame(short))
+      const waiting = yield* Effect.forkChild(other.server.receiveFrame(short))
       yield* rawWrite(other.peer, "y".repeat(60))
       const error = yield* Effect.flip(Fiber.join(waiting))
       assert.strictEqual(error._tag, "FrameTooLong")
@@ -262,7 +247,7 @@ describe("Connection.receiveFrame", () => {
 
   it.live("end of stream inside a frame fails with ConnectionClosed carrying its bytes", () =>
     live(Effect.gen(function*() {
-      const { conn, peer } = yield* pair
+      const { server: conn, peer } = yield* rawPair()
       yield* rawWrite(peer, prefixed("whole"))
       yield* rawWrite(peer, Buffer.from([0, 0, 0, 9, 0x68, 0x69]))
       peer.end()
@@ -302,7 +287,7 @@ describe("Connection.receiveFrame", () => {
 
   it.live("a frame read interrupted, then its bytes taken by another read: the next frame is read, not waited for", () =>
     live(Effect.gen(function*() {
-      const { conn, peer } = yield* pair
+      const { server: conn, peer } = yield* rawPair()
       const records = Decoder.lengthPrefixed()
       // a 10-byte frame announced, 2 bytes of it sent: the read waits for 14 bytes
       yield* rawWrite(peer, Buffer.from([0, 0, 0, 10, 0x61, 0x62]))
@@ -314,7 +299,7 @@ describe("Connection.receiveFrame", () => {
 
   it.live("a decoder that failed and then threw leaves nothing behind for the next read", () =>
     live(Effect.gen(function*() {
-      const { conn, peer } = yield* pair
+      const { server: conn, peer } = yield* rawPair()
       const broken = Decoder.make<string, string>({
         decode: (input) => {
           input.fail("half-reported")
@@ -329,7 +314,7 @@ describe("Connection.receiveFrame", () => {
 
   it.live("switching between a decoder and read patterns on one connection reads each unit in turn", () =>
     live(Effect.gen(function*() {
-      const { conn, peer } = yield* pair
+      const { server: conn, peer } = yield* rawPair()
       yield* rawWrite(peer, Buffer.concat([Buffer.from("HELLO\r\n"), prefixed("body"), Buffer.from("BYE\n")]))
       assert.strictEqual(yield* conn.receive(), "HELLO")
       assert.strictEqual((yield* conn.receiveFrame(Decoder.lengthPrefixed())).toString(), "body")

@@ -3,16 +3,43 @@
  * outside processes, each released with the test's scope.
  */
 import * as NodeDns from "@effect/platform-node/NodeDns"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { type ChildProcess, spawn } from "node:child_process"
 import { readdirSync } from "node:fs"
 import * as Net from "node:net"
 import { createInterface } from "node:readline"
+import type * as Connection from "../../src/net/Connection.ts"
 import * as Tcp from "../../src/net/Tcp.ts"
 
 /** The live TCP service with the system resolver. */
 export const TcpLive = Tcp.layer.pipe(Layer.provide(NodeDns.layer))
+
+/**
+ * A server whose handler hands out its connection (and then waits), so the
+ * test drives the connection itself; closed with the scope.
+ */
+export const serverSide = (options?: Connection.Options) =>
+  Effect.gen(function*() {
+    const accepted = yield* Deferred.make<Connection.Connection>()
+    const server = yield* Tcp.serve({
+      host: "127.0.0.1",
+      port: 0,
+      drainTimeout: 0,
+      ...options,
+      handler: (conn) => Deferred.succeed(accepted, conn).pipe(Effect.andThen(Effect.never))
+    })
+    return { port: server.address.port, accepted: Deferred.await(accepted) }
+  })
+
+/** A raw Node client against a fiberloop server connection (`server`), both driven by the test. */
+export const rawPair = (options?: Connection.Options) =>
+  Effect.gen(function*() {
+    const { accepted, port } = yield* serverSide(options)
+    const peer = yield* rawClient(port)
+    return { peer, server: yield* accepted }
+  })
 
 /** A raw `node:net` client, destroyed when the scope closes. */
 export const rawClient = (port: number, host = "127.0.0.1") =>
