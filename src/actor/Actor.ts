@@ -35,6 +35,7 @@ import type * as RpcGroup from "effect/rpc/RpcGroup"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Cell from "./ActorCell.ts"
+import * as Lifecycle from "./ActorLifecycle.ts"
 import { ActorError } from "./ActorError.ts"
 import { ActorSystem } from "./ActorSystem.ts"
 import * as Supervision from "./Supervision.ts"
@@ -443,7 +444,7 @@ export const spawn = <Name extends string, Rpcs extends Rpc.Any, E, R>(
       options?.supervision ?? Supervision.defaultStrategy,
       context,
       Context.get(context, Scope.Scope),
-      fiber.getRef(Cell.Parent)
+      fiber.getRef(Lifecycle.Parent)
     ) as Effect.Effect<any, ActorError>
   })
 
@@ -466,7 +467,7 @@ const cellOf = (ref: AnyRef): Cell.Cell => {
  * @category lifecycle
  * @since 0.1.0
  */
-export const stop = (ref: AnyRef): Effect.Effect<void> => Cell.stopDetached(cellOf(ref))
+export const stop = (ref: AnyRef): Effect.Effect<void> => Lifecycle.stopDetached(cellOf(ref))
 
 /**
  * Waits until an actor stops and returns how it ended (Akka DeathWatch,

@@ -24,7 +24,8 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { ActorExit, AnyRef } from "./Actor.ts"
 import type * as Cause from "effect/Cause"
-import { type Cell, mailboxSize as mailboxSizeOf, Runtime, stop } from "./ActorCell.ts"
+import { type Cell, mailboxSize as mailboxSizeOf, Runtime } from "./ActorCell.ts"
+import { stop } from "./ActorLifecycle.ts"
 
 // =============================================================================
 // Events
