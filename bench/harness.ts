@@ -65,6 +65,19 @@ const valueOf = (x: number | Sample): number => (typeof x === "number" ? x : x.v
 const sideOf = (x: number | Sample, key: string): number => (typeof x === "number" ? NaN : x.side[key] ?? NaN)
 
 /**
+ * A ratio to two decimals, or three when two would print the target itself
+ * for a ratio that misses it (0.896 against 0.9 reads "0.896x", not "0.90x").
+ *
+ * ```ts
+ * ratioText(0.896, 0.9) // "0.896x"
+ * ```
+ */
+export const ratioText = (ratio: number, target: number): string => {
+  const two = ratio.toFixed(2)
+  return `${two === target.toFixed(2) && ratio !== target ? ratio.toFixed(3) : two}x`
+}
+
+/**
  * Runs every case `rounds` times, A/B interleaved (which side goes first
  * alternates), and prints a table: the median of each side, and as the ratio
  * the median of the per-round ratios: each round's pair ran back to back, so
@@ -94,7 +107,7 @@ export const compare = async (
     const met = higherIsBetter ? ratio >= target : ratio <= target
     results.push({ name, subject, baseline, ratio, range, met })
     console.log(
-      `| ${name} | ${fmt(subject)} ${unit} | ${fmt(baseline)} ${unit} | ${ratio.toFixed(2)}x | ${
+      `| ${name} | ${fmt(subject)} ${unit} | ${fmt(baseline)} ${unit} | ${ratioText(ratio, target)} | ${
         range[0].toFixed(2)
       }–${range[1].toFixed(2)}x | ${higherIsBetter ? ">=" : "<="} ${target}x | ${met ? "yes" : "NO"} |`
     )

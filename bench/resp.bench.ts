@@ -20,7 +20,7 @@ import * as Net from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { createInterface } from "node:readline"
-import { serverCommand } from "./harness.ts"
+import { ratioText, serverCommand } from "./harness.ts"
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const N = Number(process.env.BENCH_N ?? 50_000)
@@ -171,14 +171,14 @@ for (const c of cases) {
     const patterns = vs(p, r)
     const met = higherIsBetter ? decoder.median >= TARGET : decoder.median <= 1 / TARGET
     verdicts.push(
-      `${c.name}: ${label} ${decoder.median.toFixed(2)}x raw (read patterns ${patterns.median.toFixed(2)}x): ${
+      `${c.name}: ${label} ${ratioText(decoder.median, higherIsBetter ? TARGET : 1 / TARGET)} raw (read patterns ${patterns.median.toFixed(2)}x): ${
         met ? "met" : "NOT met"
       }`
     )
     console.log(
       `| ${c.name}: ${label} | ${fmt(median(f))} ${unit} | ${fmt(median(p))} ${unit} | ${fmt(median(r))} ${unit} | ${
         fmt(median(s))
-      } ${unit} | ${decoder.median.toFixed(2)}x ${met ? "(met)" : "(NOT met)"} | ${decoder.range} | ${
+      } ${unit} | ${ratioText(decoder.median, higherIsBetter ? TARGET : 1 / TARGET)} ${met ? "(met)" : "(NOT met)"} | ${decoder.range} | ${
         patterns.median.toFixed(2)
       }x | ${patterns.range} | ${vs(f, s).median.toFixed(2)}x |`
     )
