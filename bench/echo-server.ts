@@ -14,17 +14,29 @@ import { announce } from "./server-process.ts"
 
 /**
  * Echoes every connection `server` reports by `event` (`connection` for
- * `net`, `secureConnection` for `tls`).
+ * `net`, `secureConnection` for `tls`). Without `flowControl` it writes every
+ * chunk as it comes, however much is queued already (the usual hand-written
+ * echo); with it, it stops reading while a write is queued past the socket's
+ * high water mark and goes on at `'drain'`, as fiberloop's `send` does.
  *
  * ```ts
  * serveRawEcho(Net.createServer({ noDelay: true }), "connection")
  * ```
  */
-export const serveRawEcho = (server: Net.Server, event: "connection" | "secureConnection"): void => {
+export const serveRawEcho = (
+  server: Net.Server,
+  event: "connection" | "secureConnection",
+  flowControl = false
+): void => {
   let open = 0
   server.on(event, (socket: Net.Socket) => {
     open++
-    socket.on("data", (chunk) => socket.write(chunk))
+    if (flowControl) {
+      socket.on("data", (chunk) => {
+        if (!socket.write(chunk)) socket.pause()
+      })
+      socket.on("drain", () => socket.resume())
+    } else socket.on("data", (chunk) => socket.write(chunk))
     socket.on("error", () => {})
     socket.on("close", () => open--)
   })

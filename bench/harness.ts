@@ -14,8 +14,8 @@ export interface Case {
   readonly unit: string
   /** `true` when a bigger number is better (rates); `false` for costs (bytes, µs). */
   readonly higherIsBetter: boolean
-  /** The ratio to reach, as fiberloop relative to the baseline (>= for rates, <= for costs). */
-  readonly target: number
+  /** The ratio to reach, as fiberloop relative to the baseline (>= for rates, <= for costs); none: only reported. */
+  readonly target: number | undefined
   /** One measurement of fiberloop. */
   readonly subject: () => Promise<number | Sample>
   /** One measurement of the baseline (raw Node, or Effect's own primitive). */
@@ -36,7 +36,7 @@ export interface SideMetric {
   readonly name: string
   readonly unit: string
   readonly higherIsBetter: boolean
-  readonly target: number
+  readonly target: number | undefined
 }
 
 /** The outcome of one case. */
@@ -91,25 +91,40 @@ export const compare = async (
   title: string,
   baselineName: string,
   cases: ReadonlyArray<Case>,
-  options?: { readonly rounds?: number | undefined; readonly warmup?: boolean | undefined }
+  options?: {
+    readonly rounds?: number | undefined
+    readonly warmup?: boolean | undefined
+    /** What the subject is, when not fiberloop (a baseline measured against another). */
+    readonly subjectName?: string | undefined
+  }
 ): Promise<Array<Result>> => {
   const rounds = options?.rounds ?? Number(process.env.BENCH_ROUNDS ?? 5)
+  const subjectName = options?.subjectName ?? "fiberloop"
   const results: Array<Result> = []
-  console.log(`\n## ${title}: fiberloop vs ${baselineName} (${rounds} rounds, A/B interleaved, medians)\n`)
-  console.log(`| case | fiberloop | ${baselineName} | ratio | per-round range | target | met |`)
+  console.log(`\n## ${title}: ${subjectName} vs ${baselineName} (${rounds} rounds, A/B interleaved, medians)\n`)
+  console.log(`| case | ${subjectName} | ${baselineName} | ratio | per-round range | target | met |`)
   console.log("|---|---|---|---|---|---|---|")
-  const row = (name: string, unit: string, higherIsBetter: boolean, target: number, a: Array<number>, b: Array<number>) => {
+  const row = (
+    name: string,
+    unit: string,
+    higherIsBetter: boolean,
+    target: number | undefined,
+    a: Array<number>,
+    b: Array<number>
+  ) => {
     const subject = median(a)
     const baseline = median(b)
     const ratios = a.map((x, i) => x / b[i]!)
     const ratio = median(ratios)
     const range = [Math.min(...ratios), Math.max(...ratios)] as const
-    const met = higherIsBetter ? ratio >= target : ratio <= target
+    const met = target === undefined || (higherIsBetter ? ratio >= target : ratio <= target)
     results.push({ name, subject, baseline, ratio, range, met })
     console.log(
-      `| ${name} | ${fmt(subject)} ${unit} | ${fmt(baseline)} ${unit} | ${ratioText(ratio, target)} | ${
+      `| ${name} | ${fmt(subject)} ${unit} | ${fmt(baseline)} ${unit} | ${target === undefined ? `${ratio.toFixed(2)}x` : ratioText(ratio, target)} | ${
         range[0].toFixed(2)
-      }–${range[1].toFixed(2)}x | ${higherIsBetter ? ">=" : "<="} ${target}x | ${met ? "yes" : "NO"} |`
+      }–${range[1].toFixed(2)}x | ${
+        target === undefined ? "—" : `${higherIsBetter ? ">=" : "<="} ${target}x`
+      } | ${target === undefined ? "—" : met ? "yes" : "NO"} |`
     )
   }
   for (const c of cases) {

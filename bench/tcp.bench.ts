@@ -15,6 +15,12 @@
  * inline (`(conn) => Effect.gen(function*() {...})`, a generator function built
  * per connection), on the per-connection cases (connect+close with its server
  * CPU, memory per idle connection); the target is "hoisted costs no more".
+ *
+ * `BENCH_FLOW=1 npm run bench -- tcp` measures the stream case against a raw
+ * echo with the same flow control as fiberloop's (it stops reading while its
+ * writes are queued past the high water mark, and goes on at `'drain'`): what
+ * of the stream's gap is the bound on memory, and what is fiberloop's own; then
+ * the same raw echo with flow control against raw Node.
  */
 import type * as Net from "node:net"
 import { compare, type Sample } from "./harness.ts"
@@ -26,15 +32,19 @@ const serverScript = new URL("./tcp-server.ts", import.meta.url).pathname
 
 const before = process.env.BENCH_BEFORE
 const forms = process.env.BENCH_FORMS === "1"
+const flow = process.env.BENCH_FLOW === "1"
 
-type Kind = "fiberloop" | "fiberloop-inline" | "raw" | "before"
+type Kind = "fiberloop" | "fiberloop-inline" | "raw" | "raw-flow" | "before"
 /**
  * The baseline: raw Node, with BENCH_BEFORE the fiberloop of an earlier
- * checkout, with BENCH_FORMS this checkout's fiberloop with an inline handler.
+ * checkout, with BENCH_FORMS this checkout's fiberloop with an inline handler,
+ * with BENCH_FLOW raw Node with flow control.
  */
-const baseline: Kind = forms ? "fiberloop-inline" : before === undefined ? "raw" : "before"
+const baseline: Kind = forms ? "fiberloop-inline" : flow ? "raw-flow" : before === undefined ? "raw" : "before"
 const baselineName = forms
   ? "inline handler"
+  : flow
+  ? "raw node:net with flow control"
   : before === undefined
   ? "raw node:net"
   : `fiberloop at ${before}`
@@ -109,55 +119,71 @@ const heapSide = {
   target: target(1.6, false)
 }
 
+const pingpongCase = {
+  name: "pingpong round trips/s (64 conns, 64 B)",
+  unit: "/s",
+  higherIsBetter: true,
+  target: target(0.9, true),
+  subject: () => pingpong("fiberloop"),
+  baseline: () => pingpong(baseline),
+  side: [{ key: "cpu", name: "server CPU per round trip", unit: "µs", higherIsBetter: false, target: target(1.2, false) }]
+}
+
+const streamCase = {
+  name: "stream MB/s (64 KiB writes)",
+  unit: "MB/s",
+  higherIsBetter: true,
+  target: target(0.9, true),
+  subject: () => stream("fiberloop"),
+  baseline: () => stream(baseline),
+  side: [{ key: "cpu", name: "server CPU per MB", unit: "µs", higherIsBetter: false, target: target(1.11, false) }]
+}
+
+const connectCloseCase = {
+  name: "connect+close/s (16 loops)",
+  unit: "/s",
+  higherIsBetter: true,
+  target: target(0.77, true), // 1 / 1.3
+  subject: () => connectClose("fiberloop"),
+  baseline: () => connectClose(baseline),
+  side: [
+    { key: "cpu", name: "server CPU per connection", unit: "µs", higherIsBetter: false, target: target(1.3, false) }
+  ]
+}
+
+const memoryCase = {
+  name: `server RSS per idle connection (${HELD.toLocaleString("en")} held)`,
+  unit: "KiB",
+  higherIsBetter: false,
+  target: target(1.6, false),
+  subject: () => memory("fiberloop"),
+  baseline: () => memory(baseline),
+  side: before === undefined || forms ? [heapSide] : [] // an earlier checkout's server may not report its heap
+}
+
 // The issue's targets (docs/performance.md): pingpong >= 0.9x raw with CPU per round trip <= 1.2x, stream
 // >= 0.9x MB/s, server CPU per connect+close <= 1.3x (its rate target is the inverse, 1/1.3: once the
 // server, not the load generator, is the limit, rate follows CPU), RSS per idle connection <= 1.6x.
-await compare(forms ? "TCP echo, handler form (fiberloop: hoisted)" : "TCP echo", baselineName, [
-  // the handler's form costs per connection, not per message: BENCH_FORMS runs the per-connection cases only
-  ...(forms ? [] : [
-    {
-      name: "pingpong round trips/s (64 conns, 64 B)",
-      unit: "/s",
-      higherIsBetter: true,
-      target: target(0.9, true),
-      subject: () => pingpong("fiberloop"),
-      baseline: () => pingpong(baseline),
-      side: [{
-        key: "cpu",
-        name: "server CPU per round trip",
-        unit: "µs",
-        higherIsBetter: false,
-        target: target(1.2, false)
-      }]
-    },
-    {
-      name: "stream MB/s (64 KiB writes)",
-      unit: "MB/s",
-      higherIsBetter: true,
-      target: target(0.9, true),
-      subject: () => stream("fiberloop"),
-      baseline: () => stream(baseline),
-      side: [{ key: "cpu", name: "server CPU per MB", unit: "µs", higherIsBetter: false, target: target(1.11, false) }]
-    }
-  ]),
-  {
-    name: "connect+close/s (16 loops)",
-    unit: "/s",
-    higherIsBetter: true,
-    target: target(0.77, true), // 1 / 1.3
-    subject: () => connectClose("fiberloop"),
-    baseline: () => connectClose(baseline),
-    side: [
-      { key: "cpu", name: "server CPU per connection", unit: "µs", higherIsBetter: false, target: target(1.3, false) }
-    ]
-  },
-  {
-    name: `server RSS per idle connection (${HELD.toLocaleString("en")} held)`,
-    unit: "KiB",
-    higherIsBetter: false,
-    target: target(1.6, false),
-    subject: () => memory("fiberloop"),
-    baseline: () => memory(baseline),
-    side: before === undefined || forms ? [heapSide] : [] // an earlier checkout's server may not report its heap
-  }
-], { rounds: Number(process.env.BENCH_ROUNDS ?? 7), warmup: false })
+// The handler's form costs per connection, not per message: BENCH_FORMS runs the per-connection cases
+// only; flow control matters only where writes queue up: BENCH_FLOW runs the stream only.
+await compare(
+  forms ? "TCP echo, handler form (fiberloop: hoisted)" : "TCP echo",
+  baselineName,
+  forms
+    ? [connectCloseCase, memoryCase]
+    : flow
+    ? [streamCase]
+    : [pingpongCase, streamCase, connectCloseCase, memoryCase],
+  { rounds: Number(process.env.BENCH_ROUNDS ?? 7), warmup: false }
+)
+
+// BENCH_FLOW: what the flow control itself costs raw Node (no target: the figure the note reports)
+if (flow) {
+  await compare("TCP echo, flow control in raw Node", "raw node:net", [{
+    ...streamCase,
+    target: undefined,
+    subject: () => stream("raw-flow"),
+    baseline: () => stream("raw"),
+    side: [{ key: "cpu", name: "server CPU per MB", unit: "µs", higherIsBetter: false, target: undefined }]
+  }], { rounds: Number(process.env.BENCH_ROUNDS ?? 7), warmup: false, subjectName: "raw with flow control" })
+}
