@@ -11,6 +11,7 @@ import type * as Net from "node:net"
 import * as Tcp from "../src/net/Tcp.ts"
 import type * as Tls from "../src/net/Tls.ts"
 import { announce } from "./server-process.ts"
+import { withAsyncContextFromEnv } from "./upstream/cycle.ts"
 
 /**
  * Echoes every connection `server` reports by `event` (`connection` for
@@ -93,5 +94,7 @@ export const serveFiberloopEcho = (tls?: Tls.ServerOptions, form: HandlerForm = 
     announce(server.address.port, () => server.stats().active)
     return yield* Effect.never
   })
-  Effect.runFork(program.pipe(Effect.scoped, Effect.provide(Tcp.layer.pipe(Layer.provide(Dns.layerStatic({}))))))
+  Effect.runFork(
+    withAsyncContextFromEnv(program).pipe(Effect.scoped, Effect.provide(Tcp.layer.pipe(Layer.provide(Dns.layerStatic({})))))
+  )
 }

@@ -13,6 +13,7 @@ import * as Resp from "../examples/resp-server.ts"
 import * as Tcp from "../src/net/Tcp.ts"
 import { makeRawServer } from "./resp-raw-server.ts"
 import { announce } from "./server-process.ts"
+import { withAsyncContextFromEnv } from "./upstream/cycle.ts"
 
 if (process.argv[2] === "raw") {
   const server = makeRawServer()
@@ -24,11 +25,11 @@ if (process.argv[2] === "raw") {
   server.listen(0, "127.0.0.1", 4096, () => announce((server.address() as Net.AddressInfo).port, () => open))
 } else {
   Effect.runFork(
-    Effect.gen(function*() {
+    withAsyncContextFromEnv(Effect.gen(function*() {
       const framing = process.argv[2] === "patterns" ? "patterns" : "decoder"
       const server = yield* Resp.serve({ host: "127.0.0.1", port: 0, framing })
       announce(server.address.port, () => server.stats().active)
       return yield* Effect.never
-    }).pipe(Effect.scoped, Effect.provide(Tcp.layer.pipe(Layer.provide(Dns.layerStatic({})))))
+    })).pipe(Effect.scoped, Effect.provide(Tcp.layer.pipe(Layer.provide(Dns.layerStatic({})))))
   )
 }

@@ -13,6 +13,10 @@
  *
  *   BENCH_ROUNDS=3 npm run bench -- resp
  *   (BENCH_N, BENCH_N_PIPELINED: requests per test, defaults 50000 and 500000)
+ *
+ * `BENCH_FIBERLOOP=<dir>` runs the two fiberloop servers from a build made by
+ * bench/upstream/install.ts (this repository against effect with upstream
+ * proposals applied); the raw and redis servers stay as they are.
  */
 import { execFileSync, spawn } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
@@ -29,6 +33,9 @@ const N_PIPELINED = Number(process.env.BENCH_N_PIPELINED ?? 500_000)
 const RUN_TIMEOUT_MILLIS = 120_000
 const TARGET = 0.9
 const serverScript = new URL("./resp-process.ts", import.meta.url).pathname
+const fiberloopDir = process.env.BENCH_FIBERLOOP
+/** The fiberloop servers' script: this checkout's, or a BENCH_FIBERLOOP build's. */
+const fiberloopScript = fiberloopDir === undefined ? serverScript : join(fiberloopDir, "bench/resp-process.ts")
 
 for (const tool of ["redis-server", "redis-benchmark"]) {
   try {
@@ -63,7 +70,8 @@ const kinds: ReadonlyArray<Kind> = ["fiberloop", "patterns", "raw", "redis"]
 
 /** Starts a server of `kind` pinned like every bench server, runs `body` with its port and pid, kills it. */
 const withServer = async <A>(kind: Kind, body: (port: number, pid: number) => Promise<A>): Promise<A> => {
-  const [command, args] = serverCommand(["--expose-gc", serverScript, kind])
+  const script = kind === "fiberloop" || kind === "patterns" ? fiberloopScript : serverScript
+  const [command, args] = serverCommand(["--expose-gc", script, kind])
   const redisPort = kind === "redis" ? await freePort() : 0
   const redisArgs = [
     "--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir

@@ -21,6 +21,10 @@
  * writes are queued past the high water mark, and goes on at `'drain'`): what
  * of the stream's gap is the bound on memory, and what is fiberloop's own; then
  * the same raw echo with flow control against raw Node.
+ *
+ * `BENCH_FIBERLOOP=<dir>` runs the fiberloop servers from a build made by
+ * bench/upstream/install.ts (this repository against effect with upstream
+ * proposals applied), against this checkout's raw Node.
  */
 import type * as Net from "node:net"
 import { compare, type Sample } from "./harness.ts"
@@ -29,6 +33,9 @@ import { type ServerProcess, withServer as withServerProcess } from "./server-pr
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2)
 const serverScript = new URL("./tcp-server.ts", import.meta.url).pathname
+const fiberloopDir = process.env.BENCH_FIBERLOOP
+/** The fiberloop servers' script: this checkout's, or a BENCH_FIBERLOOP build's. */
+const fiberloopScript = fiberloopDir === undefined ? serverScript : `${fiberloopDir}/bench/tcp-server.ts`
 
 const before = process.env.BENCH_BEFORE
 const forms = process.env.BENCH_FORMS === "1"
@@ -52,7 +59,7 @@ const baselineName = forms
 const withServer = <A>(kind: Kind, body: (server: ServerProcess) => Promise<A>): Promise<A> =>
   kind === "before" && !forms
     ? withServerProcess(`${before}/bench/tcp-server.ts`, ["fiberloop"], body)
-    : withServerProcess(serverScript, [kind], body)
+    : withServerProcess(kind.startsWith("fiberloop") ? fiberloopScript : serverScript, [kind], body)
 
 /**
  * The issue's target against raw Node, "no regression beyond noise" against an
@@ -174,7 +181,11 @@ await compare(
     : flow
     ? [streamCase]
     : [pingpongCase, streamCase, connectCloseCase, memoryCase],
-  { rounds: Number(process.env.BENCH_ROUNDS ?? 7), warmup: false }
+  {
+    rounds: Number(process.env.BENCH_ROUNDS ?? 7),
+    warmup: false,
+    subjectName: fiberloopDir === undefined ? "fiberloop" : `fiberloop on ${fiberloopDir}`
+  }
 )
 
 // BENCH_FLOW: what the flow control itself costs raw Node (no target: the figure the note reports)

@@ -26,6 +26,18 @@ export const AsyncContextPropagation = Context.Reference<boolean>("effect/Refere
   defaultValue: () => true
 })
 
+/**
+ * `effect` with async-context capture opted out when the environment says
+ * `BENCH_ASYNC_CONTEXT=off`: the real-socket benches' servers, run from a build
+ * with proposal (a) (`BENCH_FIBERLOOP`, bench/upstream/install.ts).
+ *
+ * ```ts
+ * Effect.runFork(withAsyncContextFromEnv(program))
+ * ```
+ */
+export const withAsyncContextFromEnv = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  process.env.BENCH_ASYNC_CONTEXT === "off" ? Effect.provideService(effect, AsyncContextPropagation, false) : effect
+
 /** A running loop: `cycles(n)` resumes it `n` times; `stop` interrupts it. */
 export interface Loop {
   readonly cycles: (n: number) => void

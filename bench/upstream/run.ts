@@ -13,15 +13,13 @@
  * KEEP=1 npx node bench/upstream/run.ts       # keep the builds, print where
  * ```
  */
-import { execFileSync, spawnSync } from "node:child_process"
+import { spawnSync } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { fileURLToPath } from "node:url"
+import { makeBuild, pick, repo } from "./build.ts"
 import { type Patch, patches } from "./patches.ts"
 
-const repo = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "../..")
-const shipped = Path.join(repo, "node_modules/effect")
 const root = Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-upstream-"))
 // Removed on every exit, failures included, unless KEEP=1.
 process.on("exit", () => {
@@ -29,43 +27,16 @@ process.on("exit", () => {
   else Fs.rmSync(root, { recursive: true, force: true })
 })
 
-const countOf = (text: string, part: string): number => text.split(part).length - 1
-
-const apply = (dir: string, patch: Patch): void => {
-  for (const edit of patch.edits) {
-    const file = Path.join(dir, edit.file)
-    const text = Fs.readFileSync(file, "utf8")
-    const n = countOf(text, edit.from)
-    if (edit.all === true ? n === 0 : n !== 1) {
-      throw new Error(`patch ${patch.name}: ${edit.file}: expected ${edit.all ? ">= 1" : "1"} match, found ${n}`)
-    }
-    Fs.writeFileSync(file, text.split(edit.from).join(edit.to))
-  }
-}
-
 const build = (name: string, chosen: ReadonlyArray<Patch>): string => {
   const dir = Path.join(root, name)
-  const effect = Path.join(dir, "node_modules/effect")
-  Fs.mkdirSync(effect, { recursive: true })
-  Fs.cpSync(Path.join(shipped, "package.json"), Path.join(effect, "package.json"))
-  Fs.cpSync(Path.join(shipped, "dist"), Path.join(effect, "dist"), { recursive: true })
-  for (const patch of chosen) apply(effect, patch)
-  const tar = execFileSync("git", ["-C", repo, "archive", "HEAD", "src"], { maxBuffer: 1 << 28 })
-  execFileSync("tar", ["-x", "-C", dir], { input: tar })
+  makeBuild(dir, chosen, ["src"])
   for (const file of ["measure.ts", "check.ts", "cycle.ts", "breakdown.ts"]) {
     Fs.cpSync(Path.join(repo, "bench/upstream", file), Path.join(dir, "bench/upstream", file))
   }
-  Fs.writeFileSync(Path.join(dir, "package.json"), JSON.stringify({ type: "module" }))
   return dir
 }
 
 // BUILDS="4.1.0,a,b+c" picks builds; the default is 4.1.0, each patch alone, and all.
-const pick = (name: string): ReadonlyArray<Patch> =>
-  name === "4.1.0" ? [] : name === "all" ? patches : name.split("+").map((n) => {
-    const patch = patches.find((p) => p.name === n)
-    if (patch === undefined) throw new Error(`unknown patch ${n}`)
-    return patch
-  })
 const builds = (process.env.BUILDS ?? ["4.1.0", ...patches.map((p) => p.name), "all"].join(","))
   .split(",")
   .map((name) => [name, pick(name)] as const)
