@@ -36,8 +36,27 @@ const apply = (dir: string, patch: Patch): void => {
 /**
  * Writes into `dir` effect with the `chosen` patches applied
  * (`dir/node_modules/effect`) and the committed `paths` of this repository.
+ * With `dependencies`, the other packages too: `@effect/*` copied (they import
+ * effect, and must get the patched copy), the rest linked.
  */
-export const makeBuild = (dir: string, chosen: ReadonlyArray<Patch>, paths: ReadonlyArray<string>): void => {
+export const makeBuild = (
+  dir: string,
+  chosen: ReadonlyArray<Patch>,
+  paths: ReadonlyArray<string>,
+  dependencies = false
+): void => {
+  const modules = Path.join(repo, "node_modules")
+  if (dependencies) {
+    Fs.mkdirSync(Path.join(dir, "node_modules/@effect"), { recursive: true })
+    for (const entry of Fs.readdirSync(modules)) {
+      if (entry === "effect" || entry === ".bin" || entry === "node" || entry.startsWith(".")) continue
+      if (entry === "@effect") {
+        for (const pkg of Fs.readdirSync(Path.join(modules, entry))) {
+          Fs.cpSync(Path.join(modules, entry, pkg), Path.join(dir, "node_modules", entry, pkg), { recursive: true })
+        }
+      } else Fs.symlinkSync(Path.join(modules, entry), Path.join(dir, "node_modules", entry))
+    }
+  }
   const effect = Path.join(dir, "node_modules/effect")
   Fs.mkdirSync(effect, { recursive: true })
   Fs.cpSync(Path.join(shipped, "package.json"), Path.join(effect, "package.json"))

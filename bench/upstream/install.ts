@@ -19,7 +19,7 @@ import { makeBuild, pick } from "./build.ts"
 
 const name = process.argv[2] ?? "all"
 const dir = Path.join(Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-upstream-")), name)
-makeBuild(dir, pick(name), ["src", "bench", "examples"])
+makeBuild(dir, pick(name), ["src", "bench", "examples"], true)
 const check = spawnSync(process.execPath, [Path.join(dir, "bench/upstream/check.ts")], { cwd: dir, encoding: "utf8" })
 if (check.status !== 0) {
   Fs.rmSync(Path.dirname(dir), { recursive: true, force: true })
