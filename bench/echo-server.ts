@@ -4,6 +4,7 @@
  * or without TLS, its handler in the documented hoisted form or (to measure
  * what that form saves) inline. Both listen on 127.0.0.1 and announce their port.
  */
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Dns from "effect/net/Dns"
@@ -75,23 +76,30 @@ export const echoHandlers = { hoisted: echo, inline: echoInline } satisfies Reco
 
 /**
  * Echoes with `Tcp.serve`, over TLS when given credentials; the handler in the
- * documented hoisted form unless `form` is `inline`.
+ * documented hoisted form unless `form` is `inline`, with `deferAccept` when
+ * given.
  *
  * ```ts
  * serveFiberloopEcho({ key: { file: "server.key" }, cert: { file: "server.crt" } })
  * serveFiberloopEcho(undefined, "inline")
+ * serveFiberloopEcho(undefined, "hoisted", "60 seconds")
  * ```
  */
-export const serveFiberloopEcho = (tls?: Tls.ServerOptions, form: HandlerForm = "hoisted"): void => {
+export const serveFiberloopEcho = (
+  tls?: Tls.ServerOptions,
+  form: HandlerForm = "hoisted",
+  deferAccept?: Duration.Input
+): void => {
   const program = Effect.gen(function*() {
     const server = yield* Tcp.serve({
       host: "127.0.0.1",
       port: 0,
       backlog: 4096,
       ...(tls !== undefined && { tls }),
+      ...(deferAccept !== undefined && { deferAccept }),
       handler: echoHandlers[form]
     })
-    announce(server.address.port, () => server.stats().active)
+    announce(server.address.port, () => server.stats().active + server.stats().deferred)
     return yield* Effect.never
   })
   Effect.runFork(

@@ -22,6 +22,12 @@
  * of the stream's gap is the bound on memory, and what is fiberloop's own; then
  * the same raw echo with flow control against raw Node.
  *
+ * `BENCH_DEFER=1 npm run bench -- tcp` measures the echo with `deferAccept`
+ * (a connection gets its handler and fiber at its first bytes) on the
+ * per-connection cases: connect+close, and memory per idle connection, for
+ * connections that have not sent a byte and for connections that have
+ * exchanged one (their handler runs, waiting for the next message).
+ *
  * `BENCH_FIBERLOOP=<dir>` runs the fiberloop servers from a build made by
  * bench/upstream/install.ts (this repository against effect with upstream
  * proposals applied), against this checkout's raw Node.
@@ -40,8 +46,11 @@ const fiberloopScript = fiberloopDir === undefined ? serverScript : `${fiberloop
 const before = process.env.BENCH_BEFORE
 const forms = process.env.BENCH_FORMS === "1"
 const flow = process.env.BENCH_FLOW === "1"
+const defer = process.env.BENCH_DEFER === "1"
 
-type Kind = "fiberloop" | "fiberloop-inline" | "raw" | "raw-flow" | "before"
+type Kind = "fiberloop" | "fiberloop-inline" | "fiberloop-deferred" | "raw" | "raw-flow" | "before"
+/** The fiberloop server measured: the echo as documented, or with `deferAccept` (BENCH_DEFER). */
+const subject: Kind = defer ? "fiberloop-deferred" : "fiberloop"
 /**
  * The baseline: raw Node, with BENCH_BEFORE the fiberloop of an earlier
  * checkout, with BENCH_FORMS this checkout's fiberloop with an inline handler,
@@ -100,13 +109,28 @@ const connectClose = (kind: Kind) => withServer(kind, (server) => connectCloseSa
 /** Idle connections held for the memory case (the issue's 15,000; the fd limit here is 20,000 per process). */
 const HELD = Number(process.env.BENCH_HELD ?? 15000)
 
-/** Server RSS per idle connection, with HELD open; also the V8 heap per connection as side quantity `heap`. */
-const memory = (kind: Kind) =>
+/** A connection that has sent one byte and had it echoed: a conversation under way, idle between messages. */
+const connectSpoken = async (port: number): Promise<Net.Socket> => {
+  const socket = await connectTo(port)
+  await new Promise<void>((done) => {
+    socket.once("data", () => done())
+    socket.write("x")
+  })
+  return socket
+}
+
+/**
+ * Server RSS per idle connection, with HELD open; also the V8 heap per
+ * connection as side quantity `heap`. The connections have not sent a byte,
+ * or with `spoken` have exchanged one.
+ */
+const memory = (kind: Kind, spoken = false) =>
   withServer(kind, async (server): Promise<Sample> => {
     const before = await server.stats()
     const sockets: Array<Net.Socket> = []
+    const connect = spoken ? connectSpoken : connectTo
     for (let i = 0; i < HELD; i += 200) {
-      sockets.push(...await Promise.all(Array.from({ length: Math.min(200, HELD - i) }, () => connectTo(server.port))))
+      sockets.push(...await Promise.all(Array.from({ length: Math.min(200, HELD - i) }, () => connect(server.port))))
     }
     let after = await server.stats()
     for (let tries = 0; after.open < HELD && tries < 100; tries++) {
@@ -131,7 +155,7 @@ const pingpongCase = {
   unit: "/s",
   higherIsBetter: true,
   target: target(0.9, true),
-  subject: () => pingpong("fiberloop"),
+  subject: () => pingpong(subject),
   baseline: () => pingpong(baseline),
   side: [{ key: "cpu", name: "server CPU per round trip", unit: "µs", higherIsBetter: false, target: target(1.2, false) }]
 }
@@ -141,7 +165,7 @@ const streamCase = {
   unit: "MB/s",
   higherIsBetter: true,
   target: target(0.9, true),
-  subject: () => stream("fiberloop"),
+  subject: () => stream(subject),
   baseline: () => stream(baseline),
   side: [{ key: "cpu", name: "server CPU per MB", unit: "µs", higherIsBetter: false, target: target(1.11, false) }]
 }
@@ -151,11 +175,21 @@ const connectCloseCase = {
   unit: "/s",
   higherIsBetter: true,
   target: target(0.77, true), // 1 / 1.3
-  subject: () => connectClose("fiberloop"),
+  subject: () => connectClose(subject),
   baseline: () => connectClose(baseline),
   side: [
     { key: "cpu", name: "server CPU per connection", unit: "µs", higherIsBetter: false, target: target(1.3, false) }
   ]
+}
+
+const spokenMemoryCase = {
+  name: `server RSS per idle connection that has exchanged a byte (${HELD.toLocaleString("en")} held)`,
+  unit: "KiB",
+  higherIsBetter: false,
+  target: target(1.6, false),
+  subject: () => memory(subject, true),
+  baseline: () => memory(baseline, true),
+  side: [heapSide]
 }
 
 const memoryCase = {
@@ -163,7 +197,7 @@ const memoryCase = {
   unit: "KiB",
   higherIsBetter: false,
   target: target(1.6, false),
-  subject: () => memory("fiberloop"),
+  subject: () => memory(subject),
   baseline: () => memory(baseline),
   side: before === undefined || forms ? [heapSide] : [] // an earlier checkout's server may not report its heap
 }
@@ -171,20 +205,22 @@ const memoryCase = {
 // The issue's targets (docs/performance.md): pingpong >= 0.9x raw with CPU per round trip <= 1.2x, stream
 // >= 0.9x MB/s, server CPU per connect+close <= 1.3x (its rate target is the inverse, 1/1.3: once the
 // server, not the load generator, is the limit, rate follows CPU), RSS per idle connection <= 1.6x.
-// The handler's form costs per connection, not per message: BENCH_FORMS runs the per-connection cases
+// The handler's form and deferAccept cost per connection, not per message: BENCH_FORMS and BENCH_DEFER run the per-connection cases
 // only; flow control matters only where writes queue up: BENCH_FLOW runs the stream only.
 await compare(
   forms ? "TCP echo, handler form (fiberloop: hoisted)" : "TCP echo",
   baselineName,
   forms
     ? [connectCloseCase, memoryCase]
+    : defer
+    ? [connectCloseCase, memoryCase, spokenMemoryCase]
     : flow
     ? [streamCase]
     : [pingpongCase, streamCase, connectCloseCase, memoryCase],
   {
     rounds: Number(process.env.BENCH_ROUNDS ?? 7),
     warmup: false,
-    subjectName: fiberloopDir === undefined ? "fiberloop" : `fiberloop on ${fiberloopDir}`
+    subjectName: `fiberloop${defer ? " with deferAccept" : ""}${fiberloopDir === undefined ? "" : ` on ${fiberloopDir}`}`
   }
 )
 

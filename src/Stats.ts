@@ -77,6 +77,28 @@ export const connectionsWaitedOut = Metric.counter("fiberloop_connections_waited
 })
 
 /**
+ * Connections accepted with `deferAccept` that have not sent a byte yet, over
+ * every server.
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const connectionsDeferred = Metric.gauge("fiberloop_connections_deferred", {
+  description: "Accepted connections (deferAccept) that have not sent a byte yet"
+})
+
+/**
+ * Connections closed unserved because they stayed silent longer than `deferAccept`.
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const connectionsSilentClosed = Metric.counter("fiberloop_connections_silent_closed", {
+  description: "Connections closed after staying silent longer than deferAccept",
+  incremental: true
+})
+
+/**
  * TLS handshakes running now, over every server.
  *
  * @category metrics
@@ -302,6 +324,9 @@ export interface Tally {
   waiting: number
   rejected: number
   waitedOut: number
+  /** Change in connections held by `deferAccept` since the last flush. */
+  deferred: number
+  silentClosed: number
   /** Change in TLS handshakes in flight since the last flush. */
   handshakes: number
   failures: number
@@ -318,11 +343,14 @@ const flushOne = (tally: Tally, context: Context.Context<never>): void => {
   if (tally.waiting !== 0) connectionsWaiting.modifyUnsafe(tally.waiting, context)
   if (tally.rejected !== 0) connectionsRejected.updateUnsafe(tally.rejected, context)
   if (tally.waitedOut !== 0) connectionsWaitedOut.updateUnsafe(tally.waitedOut, context)
+  if (tally.deferred !== 0) connectionsDeferred.modifyUnsafe(tally.deferred, context)
+  if (tally.silentClosed !== 0) connectionsSilentClosed.updateUnsafe(tally.silentClosed, context)
   if (tally.handshakes !== 0) handshakesInFlight.modifyUnsafe(tally.handshakes, context)
   if (tally.failures !== 0) handlerFailures.updateUnsafe(tally.failures, context)
   if (tally.bytesRead !== 0) bytesRead.updateUnsafe(tally.bytesRead, context)
   if (tally.bytesWritten !== 0) bytesWritten.updateUnsafe(tally.bytesWritten, context)
   tally.accepted = tally.active = tally.waiting = tally.rejected = tally.waitedOut = tally.handshakes = 0
+  tally.deferred = tally.silentClosed = 0
   tally.failures = tally.bytesRead = tally.bytesWritten = 0
 }
 
@@ -367,6 +395,8 @@ export const track = (context: Context.Context<never>): { readonly tally: Tally;
     waiting: 0,
     rejected: 0,
     waitedOut: 0,
+    deferred: 0,
+    silentClosed: 0,
     handshakes: 0,
     failures: 0,
     bytesRead: 0,
@@ -403,6 +433,9 @@ export interface Snapshot {
   readonly waiting: number
   readonly rejected: number
   readonly waitedOut: number
+  /** Connections (`deferAccept`) that have not sent a byte yet. */
+  readonly deferred: number
+  readonly silentClosed: number
   readonly handshakes: number
   readonly failures: number
   readonly bytesRead: number
@@ -454,6 +487,8 @@ export const snapshot: Effect.Effect<Snapshot> = Effect.andThen(
     waiting: Metric.value(connectionsWaiting),
     rejected: Metric.value(connectionsRejected),
     waitedOut: Metric.value(connectionsWaitedOut),
+    deferred: Metric.value(connectionsDeferred),
+    silentClosed: Metric.value(connectionsSilentClosed),
     handshakes: Metric.value(handshakesInFlight),
     failures: Metric.value(handlerFailures),
     bytesRead: Metric.value(bytesRead),
@@ -466,6 +501,8 @@ export const snapshot: Effect.Effect<Snapshot> = Effect.andThen(
       waiting: s.waiting.value,
       rejected: s.rejected.count,
       waitedOut: s.waitedOut.count,
+      deferred: s.deferred.value,
+      silentClosed: s.silentClosed.count,
       handshakes: s.handshakes.value,
       failures: s.failures.count,
       bytesRead: s.bytesRead.count,

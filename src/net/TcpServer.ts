@@ -31,6 +31,7 @@ import * as Net from "node:net"
 import * as Stats from "../Stats.ts"
 import * as Connection from "./Connection.ts"
 import { AddressInUse, type ConnectionError, fromNodeError, SocketError, type TlsError } from "./Errors.ts"
+import { DeferredAccept } from "./internal/DeferredAccept.ts"
 import * as HandlerSet from "./internal/HandlerSet.ts"
 import * as Tls from "./Tls.ts"
 
@@ -102,6 +103,16 @@ export interface ServeOptions<E, R> extends Connection.Options {
   /** Bounds each TLS handshake; it then fails with `TlsError { reason: "Timeout" }`. Default 10 seconds. */
   readonly handshakeTimeout?: Duration.Input | undefined
   /**
+   * Start a connection's handler only once its first bytes (or its end)
+   * arrive, as Linux's `TCP_DEFER_ACCEPT` and nginx's `listen ... deferred`:
+   * until then the connection is its socket alone (no fiber, handler or
+   * scope) and does not count toward `maxConnections`; one still silent after
+   * this long is closed, unserved (`silentClosed`). For protocols where the
+   * client speaks first (HTTP, RESP, TLS); never for one where the server
+   * greets first (SMTP, FTP, POP3). Default: off, the handler starts at accept.
+   */
+  readonly deferAccept?: Duration.Input | undefined
+  /**
    * A root span per connection, `Tcp.connection`, from accept to the
    * handler's end (TLS handshake included), with the peer, TLS protocol and
    * ALPN, bytes read and written, and `outcome`. Default false: then the
@@ -139,6 +150,10 @@ export interface ServerStats {
   readonly failed: number
   /** Errors from `accept` itself (e.g. EMFILE); the server keeps accepting. */
   readonly acceptErrors: number
+  /** With `deferAccept`: accepted connections that have not sent a byte yet. */
+  readonly deferred: number
+  /** With `deferAccept`: connections closed unserved because they stayed silent. */
+  readonly silentClosed: number
 }
 
 /**
@@ -289,6 +304,9 @@ export const make: <E, R>(
   const waitingSince: Array<number> = []
   let waitingTimer: ReturnType<typeof setTimeout> | undefined
   const { tally, release } = Stats.track(yield* Effect.context<never>())
+  const deferral = options.deferAccept === undefined
+    ? undefined
+    : new DeferredAccept(toMillis(options.deferAccept), tally, (socket) => accepting ? admit(socket) : socket.destroy())
 
   const handlers: HandlerSet.HandlerSet<Connection.Connection, E | ConnectionError, any> = yield* HandlerSet.make<
     Connection.Connection,
@@ -305,7 +323,7 @@ export const make: <E, R>(
       Connection.closeUnsafe(conn)
       tally.bytesRead += conn.bytesRead
       tally.bytesWritten += conn.bytesWritten
-      admit()
+      admitWaiting()
     },
     drainTimeout: options.drainTimeout,
     tally
@@ -321,7 +339,7 @@ export const make: <E, R>(
   const handshakeEnded = () => {
     handshakes--
     tally.handshakes--
-    admit()
+    admitWaiting()
     return Effect.void
   }
   /** The TLS handshake, in the connection's fiber, then the handler. */
@@ -358,7 +376,7 @@ export const make: <E, R>(
   }
 
   /** Starts waiting connections while there is room. */
-  const admit = (): void => {
+  const admitWaiting = (): void => {
     while (accepting && waiting.length > 0 && canStart()) {
       const next = waiting.shift()!
       waitingSince.shift()
@@ -402,17 +420,16 @@ export const make: <E, R>(
       if (waitingTimer !== undefined) clearTimeout(waitingTimer)
       tally.waiting -= waiting.length
       for (const socket of waiting) socket.destroy()
+      deferral?.closeAll()
       waiting.length = waitingSince.length = 0
       return Effect.ensuring(handlers.close, Effect.sync(release))
     })
   )
 
-  server.on("connection", (socket: Net.Socket) => {
-    if (!accepting) return void socket.destroy()
-    counts.accepted++
-    tally.accepted++
+  /** A connection ready to be served: started, or put in the waiting room, or turned away. */
+  const admit = (socket: Net.Socket): void => {
     if (waiting.length === 0 && canStart()) return start(socket)
-    socket.on("error", ignoreError)
+    if (deferral === undefined) socket.on("error", ignoreError)
     if (waiting.length < waitingRoom) {
       socket.pause()
       waiting.push(socket)
@@ -425,6 +442,14 @@ export const make: <E, R>(
     tally.rejected++
     socket.end()
     socket.destroySoon()
+  }
+
+  server.on("connection", (socket: Net.Socket) => {
+    if (!accepting) return void socket.destroy()
+    counts.accepted++
+    tally.accepted++
+    if (deferral !== undefined) return deferral.hold(socket)
+    admit(socket)
   })
   // one permanent 'error' listener from before `listen`: an error is never unhandled
   const listening: { failed: ((error: Error) => void) | undefined } = { failed: undefined }
@@ -444,7 +469,9 @@ export const make: <E, R>(
       active: handlers.size,
       waiting: waiting.length,
       handshakes,
-      failed: handlers.failed
+      failed: handlers.failed,
+      deferred: deferral?.size ?? 0,
+      silentClosed: deferral?.silentClosed ?? 0
     }),
     tls
   } satisfies Server
