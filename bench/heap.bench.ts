@@ -7,18 +7,20 @@
  * `npm run bench -- heap` prints, per server, the bytes and objects per
  * connection of each kind (constructor name and, for plain objects and
  * closure contexts, their property names), biggest first. The snapshots are
- * written to a temporary directory and removed.
+ * written to a temporary directory and removed. With `BENCH_SPOKEN=1` each
+ * connection first exchanges one byte (a conversation idle between messages).
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import type * as Net from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { connectTo } from "./load.ts"
+import { connectSpoken, connectTo } from "./load.ts"
 import { withServer } from "./server-process.ts"
 
 const HELD = Number(process.env.BENCH_HELD ?? 3000)
 const TOP = Number(process.env.BENCH_TOP ?? 22)
 const serverScript = new URL("./tcp-server.ts", import.meta.url).pathname
+const connect = process.env.BENCH_SPOKEN === "1" ? connectSpoken : connectTo
 const dir = mkdtempSync(join(tmpdir(), "fiberloop-heap-"))
 
 interface Snapshot {
@@ -73,7 +75,7 @@ const measure = (kind: string) =>
     await server.snapshot(before)
     const sockets: Array<Net.Socket> = []
     for (let i = 0; i < HELD; i += 200) {
-      sockets.push(...await Promise.all(Array.from({ length: Math.min(200, HELD - i) }, () => connectTo(server.port))))
+      sockets.push(...await Promise.all(Array.from({ length: Math.min(200, HELD - i) }, () => connect(server.port))))
     }
     let stats = await server.stats()
     for (let tries = 0; stats.open < HELD && tries < 100; tries++) {

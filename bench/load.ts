@@ -52,6 +52,23 @@ export const connectTo = (port: number): Promise<Net.Socket> =>
   })
 
 /**
+ * A connection to `port` on 127.0.0.1 that has sent one byte and had it
+ * echoed: a conversation under way, idle between messages.
+ *
+ * ```ts
+ * const socket = await connectSpoken(server.port)
+ * ```
+ */
+export const connectSpoken = async (port: number): Promise<Net.Socket> => {
+  const socket = await connectTo(port)
+  await new Promise<void>((done) => {
+    socket.once("data", () => done())
+    socket.write("x")
+  })
+  return socket
+}
+
+/**
  * 64 connections to a server process, each keeping one 64-byte message in
  * flight for `seconds` (after a 300 ms warmup): round trips/s, and the
  * server's CPU per round trip as side quantity `cpu`.

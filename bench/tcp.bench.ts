@@ -34,7 +34,7 @@
  */
 import type * as Net from "node:net"
 import { compare, type Sample } from "./harness.ts"
-import { connectCloseSample, connectTo, pingpongSample } from "./load.ts"
+import { connectCloseSample, connectSpoken, connectTo, pingpongSample } from "./load.ts"
 import { type ServerProcess, withServer as withServerProcess } from "./server-process.ts"
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2)
@@ -108,16 +108,6 @@ const connectClose = (kind: Kind) => withServer(kind, (server) => connectCloseSa
 
 /** Idle connections held for the memory case (the 15,000; the fd limit here is 20,000 per process). */
 const HELD = Number(process.env.BENCH_HELD ?? 15000)
-
-/** A connection that has sent one byte and had it echoed: a conversation under way, idle between messages. */
-const connectSpoken = async (port: number): Promise<Net.Socket> => {
-  const socket = await connectTo(port)
-  await new Promise<void>((done) => {
-    socket.once("data", () => done())
-    socket.write("x")
-  })
-  return socket
-}
 
 /**
  * Server RSS per idle connection, with HELD open; also the V8 heap per
