@@ -110,8 +110,16 @@ export interface ServeOptions<E, R> extends Connection.Options {
    * this long is closed, unserved (`silentClosed`). For protocols where the
    * client speaks first (HTTP, RESP, TLS); never for one where the server
    * greets first (SMTP, FTP, POP3). Default: off, the handler starts at accept.
+   * `waitingTimeout` and the `Tcp.connection` span then count from the first
+   * bytes, not from accept.
    */
   readonly deferAccept?: Duration.Input | undefined
+  /**
+   * With `deferAccept`: silent connections held at most; past it the one
+   * silent longest is closed (counted in `silentClosed`). Default
+   * `maxConnections` (no limit without it, like the server itself).
+   */
+  readonly maxDeferred?: number | undefined
   /**
    * A root span per connection, `Tcp.connection`, from accept to the
    * handler's end (TLS handshake included), with the peer, TLS protocol and
@@ -306,7 +314,7 @@ export const make: <E, R>(
   const { tally, release } = Stats.track(yield* Effect.context<never>())
   const deferral = options.deferAccept === undefined
     ? undefined
-    : new DeferredAccept(toMillis(options.deferAccept), tally, (socket) => accepting ? admit(socket) : socket.destroy())
+    : new DeferredAccept(toMillis(options.deferAccept), options.maxDeferred ?? maxConnections, tally, (socket) => accepting ? admit(socket) : socket.destroy())
 
   const handlers: HandlerSet.HandlerSet<Connection.Connection, E | ConnectionError, any> = yield* HandlerSet.make<
     Connection.Connection,
@@ -400,7 +408,8 @@ export const make: <E, R>(
     if (waiting.length > 0) armWaitingTimer(waitingSince[0]! + waitingMillis - now)
   }
   const armWaitingTimer = (millis: number): void => {
-    waitingTimer = setTimeout(expire, millis)
+    // setTimeout fires at once past 2^31-1 ms; `expire` re-arms for what is left
+    waitingTimer = setTimeout(expire, Math.min(millis, 2 ** 31 - 1))
     waitingTimer.unref()
   }
 

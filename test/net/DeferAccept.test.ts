@@ -1,5 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
+import { vi } from "vitest"
 import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -125,6 +127,7 @@ describe("Tcp.serve deferAccept", () => {
         port: 0,
         deferAccept: "20 seconds",
         maxConnections: 1,
+        maxDeferred: 10,
         handler: countingEcho(started)
       })
       const silent = yield* Effect.all([1, 2, 3].map(() => rawClient(server.address.port)))
@@ -192,5 +195,51 @@ describe("Tcp.serve deferAccept", () => {
       ).pipe(Effect.timeout("5 seconds"))
       assert.strictEqual(body, "hello")
       assert.strictEqual(yield* Fiber.join(closed), "")
+    })))
+
+  it.live("held silent connections are bounded (maxConnections by default): past it the oldest goes", () =>
+    live(Effect.gen(function*() {
+      const started = { count: 0 }
+      const server = yield* Tcp.serve({
+        host: "127.0.0.1",
+        port: 0,
+        deferAccept: "20 seconds",
+        maxConnections: 2,
+        handler: countingEcho(started)
+      })
+      const first = yield* rawClient(server.address.port)
+      const firstClosed = yield* Effect.forkChild(readToEnd(first))
+      yield* eventually(() => server.stats().accepted === 1)
+      for (let i = 1; i < 5; i++) {
+        yield* rawClient(server.address.port)
+        yield* eventually(() => server.stats().accepted === i + 1)
+      }
+      assert.deepStrictEqual([server.stats().deferred, server.stats().silentClosed], [2, 3])
+      // the first one held is the first one closed
+      assert.strictEqual(yield* Fiber.join(firstClosed), "")
+      const talker = yield* rawClient(server.address.port)
+      talker.write("in\n")
+      assert.strictEqual(yield* readBytes(talker, 3), "in\n")
+    })))
+
+  it.live("an unbounded deferAccept arms no timer that spins (setTimeout takes at most 2^31-1 ms)", () =>
+    live(Effect.gen(function*() {
+      const started = { count: 0 }
+      const server = yield* Tcp.serve({
+        host: "127.0.0.1",
+        port: 0,
+        deferAccept: Duration.infinity,
+        maxDeferred: 100,
+        handler: countingEcho(started)
+      })
+      const spy = vi.spyOn(globalThis, "setTimeout")
+      const peer = yield* rawClient(server.address.port)
+      yield* eventually(() => server.stats().deferred === 1)
+      yield* Effect.sleep(100)
+      const armed = spy.mock.calls.filter(([, ms]) => ms === 1 || (typeof ms === "number" && ms > 2 ** 30)).length
+      spy.mockRestore()
+      assert.isBelow(armed, 3)
+      peer.write("late\n")
+      assert.strictEqual(yield* readBytes(peer, 5), "late\n")
     })))
 })

@@ -16,6 +16,9 @@ import type { Tally } from "../../Stats.ts"
 
 const ignoreError = (): void => {}
 
+/** The longest delay `setTimeout` takes (longer ones fire at once); a longer deadline re-arms. */
+const MAX_DELAY = 2 ** 31 - 1
+
 /**
  * Silent connections, held in arrival order (every one has the same limit, so
  * that is also the order of their deadlines).
@@ -23,7 +26,7 @@ const ignoreError = (): void => {}
  * **Example** (In a server's accept path)
  *
  * ```ts
- * const deferred = new DeferredAccept(10_000, tally, (socket) => admit(socket))
+ * const deferred = new DeferredAccept(10_000, 1000, tally, (socket) => admit(socket))
  * server.on("connection", (socket) => deferred.hold(socket))
  * ```
  *
@@ -34,14 +37,16 @@ export class DeferredAccept {
   /** Connections closed because they stayed silent past the limit. */
   silentClosed = 0
   private readonly silentMillis: number
+  private readonly max: number
   private readonly tally: Tally
   private readonly held = new Map<Net.Socket, number>()
   private timer: ReturnType<typeof setTimeout> | undefined = undefined
   private readonly onReadable: (this: Net.Socket) => void
   private readonly onClose: (this: Net.Socket) => void
 
-  constructor(silentMillis: number, tally: Tally, spoke: (socket: Net.Socket) => void) {
+  constructor(silentMillis: number, max: number, tally: Tally, spoke: (socket: Net.Socket) => void) {
     this.silentMillis = silentMillis
+    this.max = max
     this.tally = tally
     const self = this
     this.onReadable = function(this: Net.Socket) {
@@ -57,14 +62,25 @@ export class DeferredAccept {
     return this.held.size
   }
 
-  /** Holds `socket` until it speaks, goes away or stays silent too long. */
+  /**
+   * Holds `socket` until it speaks, goes away or stays silent too long; at
+   * `max` held, the one silent longest is closed (counted as silent) first.
+   */
   hold(socket: Net.Socket): void {
+    if (this.held.size >= this.max) {
+      const oldest = this.held.keys().next().value!
+      this.release(oldest)
+      this.silentClosed++
+      this.tally.silentClosed++
+      oldest.destroy()
+    }
     this.held.set(socket, performance.now())
     this.tally.deferred++
     socket.on("error", ignoreError)
     // 'readable' comes with the first bytes, or with the end when the peer closes without a byte
-    socket.once("readable", this.onReadable)
-    socket.once("close", this.onClose)
+    // plain listeners (release removes them): `once` would allocate a wrapper per socket
+    socket.on("readable", this.onReadable)
+    socket.on("close", this.onClose)
     if (this.timer === undefined) this.arm(this.silentMillis)
   }
 
@@ -87,7 +103,8 @@ export class DeferredAccept {
   }
 
   private arm(millis: number): void {
-    this.timer = setTimeout(() => this.expire(), millis)
+    if (!(millis < Infinity)) return
+    this.timer = setTimeout(() => this.expire(), Math.min(millis, MAX_DELAY))
     this.timer.unref()
   }
 
