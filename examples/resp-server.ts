@@ -501,6 +501,9 @@ export const serve = (options: {
     maxConnections: 10_000,
     backlog: 4096,
     maxLineLength: MAX_LINE,
+    // RESP clients speak first: a connection gets its fiber at its first command, and one silent for a
+    // minute after connecting is closed (redis-server keeps it; a pool that connects ahead reconnects)
+    deferAccept: "60 seconds",
     handler: options.framing === "patterns" ? makePatternHandler(new Map()) : makeHandler(new Map())
   })
 
