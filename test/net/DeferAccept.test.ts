@@ -12,16 +12,7 @@ import * as Http from "../../src/net/Http.ts"
 import * as Tcp from "../../src/net/Tcp.ts"
 import * as Stats from "../../src/Stats.ts"
 import { Certs, CertsLive } from "./certs.ts"
-import { rawClient, readBytes, readToEnd, TcpLive } from "./support.ts"
-
-const live = <A, E>(effect: Effect.Effect<A, E, any>, layer: Layer.Layer<any, unknown> = TcpLive) =>
-  effect.pipe(Effect.timeout("20 seconds"), Effect.provide(layer)) as Effect.Effect<A, unknown, any>
-
-/** Waits (bounded by the test's timeout) until `check` holds. */
-const eventually = (check: () => boolean) =>
-  Effect.gen(function*() {
-    while (!check()) yield* Effect.sleep(2)
-  })
+import { eventually, live, rawClient, readBytes, readToEnd, TcpLive } from "./support.ts"
 
 /** A line echo that counts the handlers started. */
 const countingEcho = (started: { count: number }) =>

@@ -13,16 +13,7 @@ import { join } from "node:path"
 import * as Tcp from "../../src/net/Tcp.ts"
 import * as Stats from "../../src/Stats.ts"
 import { Certs, CertsLive } from "./certs.ts"
-import { rawClient, readBytes, readToEnd, spawnProcess, TcpLive } from "./support.ts"
-
-const live = <A, E>(effect: Effect.Effect<A, E, any>, layer: Layer.Layer<any, unknown> = TcpLive) =>
-  effect.pipe(Effect.timeout("20 seconds"), Effect.provide(layer)) as Effect.Effect<A, unknown, any>
-
-/** Waits (bounded by the test's timeout) until `check` holds. */
-const eventually = (check: () => boolean) =>
-  Effect.gen(function*() {
-    while (!check()) yield* Effect.sleep(2)
-  })
+import { eventually, live, rawClient, readBytes, readToEnd, spawnProcess, TcpLive } from "./support.ts"
 
 /** A temporary directory for socket files, removed with the scope. */
 const tempDir = Effect.acquireRelease(

@@ -33,6 +33,16 @@ export const serverSide = (options?: Connection.Options) =>
     return { port: server.address.port, accepted: Deferred.await(accepted) }
   })
 
+/** `effect` with a 20-second bound, on the live TCP service (or `layer`). */
+export const live = <A, E>(effect: Effect.Effect<A, E, any>, layer: Layer.Layer<any, unknown> = TcpLive) =>
+  effect.pipe(Effect.timeout("20 seconds"), Effect.provide(layer)) as Effect.Effect<A, unknown, any>
+
+/** Waits (bounded by the test's timeout) until `check` holds. */
+export const eventually = (check: () => boolean) =>
+  Effect.gen(function*() {
+    while (!check()) yield* Effect.sleep(2)
+  })
+
 /** A raw Node client against a fiberloop server connection (`server`), both driven by the test. */
 export const rawPair = (options?: Connection.Options) =>
   Effect.gen(function*() {
